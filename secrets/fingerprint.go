@@ -1,0 +1,50 @@
+// Package secrets turns the secrets ECS injects into something the rest of streammatch can use
+// safely: it resolves valueFrom references the way the ECS agent does (for running locally), and
+// it computes fingerprints that prove a value was injected without revealing it.
+package secrets
+
+import (
+	"encoding/hex"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// The fingerprint parameters. They are part of the fingerprint's definition: changing any of them
+// changes every fingerprint, so a change must also bump FingerprintPrefix (and the salt's version).
+const (
+	// FingerprintPrefix marks the fingerprint scheme, so that a future scheme is never mistaken
+	// for this one.
+	FingerprintPrefix = "fp1:"
+	// fingerprintSaltPrefix is followed by the variable name to form the salt. Salting with the
+	// name means two variables holding the same value show different fingerprints, and one
+	// precomputed table cannot serve every variable.
+	fingerprintSaltPrefix = "streammatch/fingerprint/v1/"
+	// The argon2id cost is OWASP's first recommended setting (m=19 MiB, t=2, p=1): about 20-50 ms
+	// per guess, which makes brute-forcing a low-entropy secret from the page expensive while a
+	// handful of fingerprints at start-up stay cheap.
+	fingerprintTime    = 2
+	fingerprintMemory  = 19 * 1024 // KiB, as argon2.IDKey takes it
+	fingerprintThreads = 1
+	// fingerprintBytes is the truncated length: 64 bits is plenty to tell values apart by eye
+	// and leaks far less than the full 32-byte output.
+	fingerprintBytes = 8
+)
+
+// Fingerprint returns a short, stable proof that a secret value was injected, without revealing
+// it. It is
+//
+//	"fp1:" + hex(argon2id(password=value, salt="streammatch/fingerprint/v1/"+name,
+//	                      time=2, memory=19456 KiB, threads=1, keyLen=8))
+//
+// that is, 16 lowercase hex digits after the prefix. A plain SHA-256 prefix of a low-entropy
+// secret could be brute-forced offline from the status page; a slow, salted KDF makes each guess
+// cost tens of milliseconds and 19 MiB of memory. Operators reproduce a fingerprint from their
+// own copy of the value with `streammatch fingerprint NAME`, which reads the value from stdin.
+//
+// Fingerprint takes tens of milliseconds and 19 MiB: compute it once per secret, off the request
+// path.
+func Fingerprint(name, value string) string {
+	salt := []byte(fingerprintSaltPrefix + name)
+	sum := argon2.IDKey([]byte(value), salt, fingerprintTime, fingerprintMemory, fingerprintThreads, fingerprintBytes)
+	return FingerprintPrefix + hex.EncodeToString(sum)
+}
