@@ -272,3 +272,14 @@ func TestNew_RequiresAllCredentials(t *testing.T) {
 		t.Errorf("New error: got an authError, want a configuration error")
 	}
 }
+
+func TestServer_AcceptsClockSkewWithinWindow(t *testing.T) {
+	for _, skew := range []time.Duration{14 * time.Minute, -14 * time.Minute} {
+		t.Run(skew.String(), func(t *testing.T) {
+			_, ts := newSim(t, Config{Rate: -1, Now: func() time.Time { return time.Now().Add(skew) }})
+			if got := openStream(t, ts, testCreds, "golang").StatusCode; got != http.StatusOK {
+				t.Fatalf("status: got %d, want 200", got)
+			}
+		})
+	}
+}

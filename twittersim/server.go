@@ -80,7 +80,8 @@ type Faults struct {
 	// Disconnect drops every connection after DisconnectAfter messages, counted from when the
 	// fault was armed or the connection opened, whichever is later. The drop is abrupt (no
 	// terminating chunk), like a reset TCP connection. With MidLine, the first half of the next
-	// message is written before the drop.
+	// message is written before the drop. The drop panics with http.ErrAbortHandler, which
+	// net/http's server handles quietly; code calling ServeHTTP directly must recover it.
 	Disconnect      bool
 	DisconnectAfter int
 	MidLine         bool
@@ -102,7 +103,7 @@ type Stats struct {
 	Requests int64
 	Connects int64
 	// Unauthorized counts 401 answers; Failed the answers of FailStatus faults; Rejected the
-	// other error answers (404, 405, 406, 413, 503 after Close).
+	// other error answers (400, 404, 405, 406, 413, 503 after Close).
 	Unauthorized int64
 	Failed       int64
 	Rejected     int64
