@@ -416,7 +416,7 @@ func TestServer_StatusPageShowsReport(t *testing.T) {
 	page := do(t, s, http.MethodGet, "/").Body.String()
 	for _, want := range []string{
 		"CONSUMERKEY", "fp1:d8410ebc461cd2bf", "computing…", "missing",
-		"connected", "1048576", "twitterStream", "eu-west-1", "3d 4h 5m",
+		"connected", "1,048,576", "twitterStream", "eu-west-1", "3d 4h 5m",
 		"gophercon", "@aws_news", "Touché", "streammatch fingerprint NAME",
 	} {
 		if !strings.Contains(page, want) {
@@ -614,6 +614,21 @@ func TestStateClass(t *testing.T) {
 	for _, tt := range tests {
 		if got := stateClass(tt.state); got != tt.want {
 			t.Errorf("stateClass(%q) = %q, want %q", tt.state, got, tt.want)
+		}
+	}
+}
+
+func TestFormatCount(t *testing.T) {
+	tests := []struct {
+		in   any
+		want string
+	}{
+		{uint64(0), "0"}, {uint64(999), "999"}, {uint64(1000), "1,000"}, {uint64(1048576), "1,048,576"},
+		{int64(-1234567), "-1,234,567"}, {17, "17"}, {123456, "123,456"},
+	}
+	for _, tt := range tests {
+		if got := formatCount(tt.in); got != tt.want {
+			t.Errorf("formatCount(%v) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,6 +47,8 @@ type errorPage struct {
 // template.URL: everything they produce is still escaped by html/template in context.
 var templateFuncs = template.FuncMap{
 	"uptime":      formatUptime,
+	"ago":         formatAgo,
+	"count":       formatCount,
 	"timestamp":   formatTimestamp,
 	"iso":         formatISO,
 	"duration":    formatDuration,
@@ -99,6 +102,39 @@ func formatUptime(seconds float64) string {
 	default:
 		return fmt.Sprintf("%ds", s)
 	}
+}
+
+// formatAgo renders how long ago t was, e.g. "2h 5m ago", to the granularity of formatUptime.
+func formatAgo(t time.Time) string {
+	return formatUptime(time.Since(t).Seconds()) + " ago"
+}
+
+// formatCount renders a counter with thousands separators, e.g. "1,048,576", so that large
+// numbers stay readable at a glance.
+func formatCount(v any) string {
+	var digits string
+	switch n := v.(type) {
+	case uint64:
+		digits = strconv.FormatUint(n, 10)
+	case int64:
+		digits = strconv.FormatInt(n, 10)
+	case int:
+		digits = strconv.Itoa(n)
+	default:
+		return fmt.Sprint(v)
+	}
+	sign := ""
+	if strings.HasPrefix(digits, "-") {
+		sign, digits = "-", digits[1:]
+	}
+	var b strings.Builder
+	for i, d := range digits {
+		if i > 0 && (len(digits)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(d)
+	}
+	return sign + b.String()
 }
 
 // formatTimestamp renders a time in UTC to the second; the zero time renders as a dash.
