@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -47,6 +49,7 @@ const maxParametersPerCall = 10
 // does before it starts a container. Build it with the execution role's credentials: that role,
 // not the task role, is what ECS reads secrets with, so a resolver built that way proves the
 // execution role's policy is enough and the task role needs no access to the secrets.
+// A Resolver is safe for concurrent use.
 type Resolver struct {
 	secretsManager secretsManagerAPI
 	parameters     parameterStoreAPI
@@ -308,10 +311,7 @@ func (r *Resolver) getParameters(ctx context.Context, region string, batch []str
 		}
 	}
 	if len(byName) > 0 {
-		names := make([]string, 0, len(byName))
-		for name := range byName {
-			names = append(names, name)
-		}
+		names := slices.Sorted(maps.Keys(byName))
 		retry, err := r.parameters.GetParameters(ctx, &ssm.GetParametersInput{Names: names, WithDecryption: aws.Bool(true)},
 			func(o *ssm.Options) { o.Region = region })
 		if err == nil {

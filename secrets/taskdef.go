@@ -178,11 +178,9 @@ var (
 
 // fargateSizes lists the memory sizes (MiB) Fargate allows for each CPU size (units).
 var fargateSizes = map[int]func(mib int) bool{
-	256: func(m int) bool { return m == 512 || m == 1024 || m == 2048 },
-	512: func(m int) bool { return m >= 1024 && m <= 4096 && m%1024 == 0 },
-	1024: func(m int) bool {
-		return m >= 2048 && m <= 8192 && m%1024 == 0
-	},
+	256:   func(m int) bool { return m == 512 || m == 1024 || m == 2048 },
+	512:   func(m int) bool { return m >= 1024 && m <= 4096 && m%1024 == 0 },
+	1024:  func(m int) bool { return m >= 2048 && m <= 8192 && m%1024 == 0 },
 	2048:  func(m int) bool { return m >= 4096 && m <= 16384 && m%1024 == 0 },
 	4096:  func(m int) bool { return m >= 8192 && m <= 30720 && m%1024 == 0 },
 	8192:  func(m int) bool { return m >= 16384 && m <= 61440 && m%4096 == 0 },
@@ -400,7 +398,7 @@ func validateHealthCheck(where string, hc *HealthCheck) []string {
 // Finding is one hardening problem Lint reports. It is advice, not an ECS error: the task
 // would run, but less safely.
 type Finding struct {
-	// Container is the container definition's name.
+	// Container is the container definition's name, empty for a finding about the task.
 	Container string
 	// Rule is a short, stable identifier, e.g. "credential-in-environment".
 	Rule string
@@ -408,7 +406,12 @@ type Finding struct {
 	Message string
 }
 
-func (f Finding) String() string { return f.Container + ": " + f.Rule + ": " + f.Message }
+func (f Finding) String() string {
+	if f.Container == "" {
+		return "task: " + f.Rule + ": " + f.Message
+	}
+	return "container " + f.Container + ": " + f.Rule + ": " + f.Message
+}
 
 // The Lint rules.
 const (
@@ -442,12 +445,13 @@ var secretReferencePattern = regexp.MustCompile(`arn:aws[a-z-]*:secretsmanager:|
 //   - no host networking for the task.
 func Lint(td *TaskDefinition) []Finding {
 	var findings []Finding
+	if td.NetworkMode == "host" {
+		findings = append(findings, Finding{Rule: RuleHostNetwork,
+			Message: `the task uses networkMode "host", which shares the host's network namespace: use awsvpc`})
+	}
 	for _, c := range td.ContainerDefinitions {
 		add := func(rule, format string, args ...any) {
 			findings = append(findings, Finding{Container: c.Name, Rule: rule, Message: fmt.Sprintf(format, args...)})
-		}
-		if td.NetworkMode == "host" {
-			add(RuleHostNetwork, `the task uses networkMode "host", which shares the host's network namespace: use awsvpc`)
 		}
 		for _, e := range c.Environment {
 			if word, ok := credentialWord(e.Name); ok {
