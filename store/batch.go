@@ -158,16 +158,25 @@ func classify(ctx context.Context, err error) (reason string, retryable bool) {
 			return ReasonAccessDenied, true
 		}
 	}
-	var respErr *awshttp.ResponseError
-	if errors.As(err, &respErr) {
-		if respErr.HTTPStatusCode() >= 500 {
-			return ReasonUnavailable, true
-		}
+	switch status := httpStatus(err); {
+	case status >= 500:
+		return ReasonUnavailable, true
+	case status >= 400:
 		return ReasonRejected, false
 	}
-	// No HTTP response at all: connection refused or reset, DNS, a timeout, or credentials
-	// that could not be fetched from the container endpoint.
+	// No HTTP answer at all: connection refused or reset, DNS, a timeout, or credentials that
+	// could not be fetched from the container endpoint. (The SDK reports these as a response
+	// error with status 0.)
 	return ReasonUnreachable, true
+}
+
+// httpStatus returns the HTTP status of the answer that caused err, or 0 when there was none.
+func httpStatus(err error) int {
+	var respErr *awshttp.ResponseError
+	if errors.As(err, &respErr) && respErr.ResponseError != nil && respErr.Response != nil && respErr.Response.Response != nil {
+		return respErr.Response.StatusCode
+	}
+	return 0
 }
 
 // describe renders err for Stats.LastError and logs: the API error code and message when

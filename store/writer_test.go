@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"go.uber.org/goleak"
 )
 
 // These tests inject faults that moto cannot produce on demand (throttling, unprocessed
@@ -174,13 +175,10 @@ func responseError(status int, err error) error {
 	}
 }
 
-// networkError is what the SDK returns when DynamoDB cannot be reached.
+// networkError is what the SDK returns when DynamoDB cannot be reached: a response error
+// with status 0 around the dial error.
 func networkError() error {
-	return &smithy.OperationError{
-		ServiceID:     "DynamoDB",
-		OperationName: "BatchWriteItem",
-		Err:           &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED},
-	}
+	return responseError(0, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED})
 }
 
 // fakeClock is the Writer's clock and sleep: sleeping advances the clock at once.
@@ -586,5 +584,25 @@ func TestConfig_Defaults(t *testing.T) {
 	want := Config{BatchSize: 25, FlushInterval: time.Second, QueueSize: 5000, MaxRetryTime: 2 * time.Minute, DrainTimeout: 8 * time.Second}
 	if got != want {
 		t.Errorf("defaults: got %+v, want %+v", got, want)
+	}
+}
+
+func TestWriter_RunLeavesNoGoroutines(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	api := newFakeDynamo()
+	api.batch = func(n int, keys []itemKey) ([]itemKey, error) {
+		if n == 0 {
+			return keys[:1], nil // one retry, so the backoff path runs too
+		}
+		return nil, nil
+	}
+	w, _ := newFakeWriter(api, Config{})
+	stop := running(t, w)
+	writeAll(t, w, matches(40))
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if s := w.Stats(); s.Written != 40 {
+		t.Errorf("written: got %d, want 40", s.Written)
 	}
 }
