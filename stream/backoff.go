@@ -140,18 +140,23 @@ func (p *reconnectPolicy) next(end connEnd) (wait time.Duration, state State, re
 		}
 		return p.http.NextBackOff(), StateBackoff, reason
 	}
-	// endDropped: the connection was established, so the other schedules start again.
-	p.network.Reset()
+	// endDropped: the connection was established, so the HTTP schedules start again.
 	p.http.Reset()
 	p.rate.Reset()
 	if end.lines > 0 {
-		// It delivered data: this drop is the first since a working connection.
+		// It delivered data: whatever failed before is over, and this drop is the first.
+		p.network.Reset()
 		p.dropped.Reset()
+	}
+	if end.stalled {
+		// A stall is a TCP/IP-level failure (the connection went silent), so it takes the
+		// linear network schedule, which starts at 250 ms rather than at once. The source
+		// closed this connection itself; the pause also lets the server see that close before
+		// the next connection arrives, so that not even the server counts two at once.
+		return p.network.NextBackOff(), StateStalled, "stalled: no data for " + formatSeconds(p.stallTimeout)
 	}
 	wait = p.dropped.NextBackOff()
 	switch {
-	case end.stalled:
-		return wait, StateStalled, "stalled: no data for " + formatSeconds(p.stallTimeout)
 	case end.err != nil:
 		return wait, StateBackoff, "connection lost: " + describeNetErr(end.err)
 	case end.lines == 0:

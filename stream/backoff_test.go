@@ -46,12 +46,18 @@ func TestReconnectPolicy(t *testing.T) {
 		{name: "a dropped connection that delivered data: at once, every time", steps: []step{
 			{connEnd{kind: endDropped, lines: 3}, 0, StateBackoff, "connection closed by server"},
 			{connEnd{kind: endDropped, lines: 1, err: reset}, 0, StateBackoff, "connection lost: read: connection reset by peer"},
-			{connEnd{kind: endDropped, lines: 1, stalled: true}, 0, StateStalled, "stalled: no data for 90s"},
+			{connEnd{kind: endDropped, lines: 2}, 0, StateBackoff, "connection closed by server"},
 		}},
 		{name: "connections that deliver nothing slow down linearly", steps: []step{
 			{connEnd{kind: endDropped}, 0, StateBackoff, "connection closed before any data"},
 			{connEnd{kind: endDropped}, 250 * ms, StateBackoff, "connection closed before any data"},
+			{connEnd{kind: endDropped}, 500 * ms, StateBackoff, "connection closed before any data"},
+		}},
+		{name: "stalls take the network schedule", steps: []step{
+			{connEnd{kind: endDropped, lines: 1, stalled: true}, 250 * ms, StateStalled, "stalled: no data for 90s"},
 			{connEnd{kind: endDropped, stalled: true}, 500 * ms, StateStalled, "stalled: no data for 90s"},
+			{connEnd{kind: endNetwork, stalled: true}, 750 * ms, StateStalled, "stalled: no response for 90s"},
+			{connEnd{kind: endDropped, lines: 1, stalled: true}, 250 * ms, StateStalled, "stalled: no data for 90s"},
 		}},
 		{name: "a connection resets every schedule", steps: []step{
 			{connEnd{kind: endHTTP, status: 503}, 5 * s, StateBackoff, "service unavailable (503)"},
