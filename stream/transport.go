@@ -65,7 +65,8 @@ func (t *rewriteTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	return t.next.RoundTrip(r)
 }
 
-// newStreamTransport is the default transport: HTTP/1.1, no connection reuse (each stream is
+// newStreamTransport is the default transport: HTTP/1.1 (a custom dialer turns off HTTP/2, whose
+// multiplexing would hide a second stream inside one connection), no connection reuse (each stream is
 // one long request, and an idle pooled connection would be a second connection held with the
 // same credentials), a bounded dial and TLS handshake. There is deliberately no overall
 // timeout: a stream lasts for days. Silence is caught by the stall watchdog instead, which also
@@ -77,7 +78,6 @@ func newStreamTransport(stallTimeout time.Duration) *http.Transport {
 		DialContext:         (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
 		TLSHandshakeTimeout: min(10*time.Second, stallTimeout),
 		DisableKeepAlives:   true,
-		MaxIdleConns:        1,
 	}
 }
 

@@ -207,3 +207,67 @@ func TestConnObserver_AllowsOneRequestPerSession(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// FuzzLineFramer checks the framer against a direct model of the v1.1 framing: split the body
+// on "\r\n"; each complete segment longer than maxLine is line_too_long, a blank one is a
+// keep-alive, any other is validated; a started last segment is partial_line.
+//
+//	go test ./stream -run '^$' -fuzz FuzzLineFramer -fuzztime 30s
+func FuzzLineFramer(f *testing.F) {
+	for _, seed := range []string{"a\r\nb\r\n", "a\nb\r\n\r\n", "X\r\nok", strings.Repeat("y", 40) + "\r\n\r", " \n\r\r\n"} {
+		f.Add([]byte(seed))
+	}
+	const maxLine = 16
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var got []string
+		fr := newLineFramer(iotest.HalfReader(strings.NewReader(string(body))), maxLine, framerHooks{
+			validate: func(l []byte) string {
+				if strings.Contains(string(l), "X") {
+					got = append(got, "skip:bad")
+					return "bad"
+				}
+				got = append(got, "line:"+string(l))
+				return ""
+			},
+			skip: func(reason string) {
+				if reason != "bad" {
+					got = append(got, "skip:"+reason)
+				}
+			},
+			line: func() {},
+			end:  func(error) {},
+		})
+		out, err := io.ReadAll(fr)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		var want []string
+		var wantOut strings.Builder
+		segments := strings.Split(string(body), "\r\n")
+		for i, seg := range segments {
+			last := i == len(segments)-1
+			trimmed := strings.TrimSpace(seg)
+			switch {
+			case last:
+				if len(seg) > maxLine+2 || trimmed != "" {
+					want = append(want, "skip:partial_line")
+				}
+			case len(seg) > maxLine:
+				want = append(want, "skip:line_too_long")
+			case trimmed == "":
+			case strings.Contains(trimmed, "X"):
+				want = append(want, "skip:bad")
+			default:
+				want = append(want, "line:"+trimmed)
+				wantOut.WriteString(trimmed + "\r\n")
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("events = %q\nwant     %q", got, want)
+		}
+		if string(out) != wantOut.String() {
+			t.Fatalf("output = %q, want %q", out, wantOut.String())
+		}
+	})
+}
