@@ -363,7 +363,7 @@ func (s *TwitterSource) connected() {
 // ended records and logs why a connection ended and how long the source waits.
 func (s *TwitterSource) ended(state State, reason string, wait time.Duration, end connEnd) {
 	s.setState(state, reason, wait)
-	attrs := []any{"state", state, "reason", reason, "wait", wait}
+	attrs := []any{"state", state, "reason", reason, "wait", wait.String()}
 	if end.status != 0 {
 		attrs = append(attrs, "status", end.status)
 	}
