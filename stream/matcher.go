@@ -97,13 +97,21 @@ func validateTrackTerms(terms []string, maxTerms int) error {
 // message contains: the framing makes a pattern match only a whole word. A per-call counter per
 // phrase then tells which phrases have all their words.
 //
+// Most words of a tweet are no phrase's word. A small filter keyed on a word's length and first
+// and last bytes (a one-hash Bloom filter of the phrase words) keeps most of them out of the
+// buffer, the way production Aho-Corasick engines put a prefilter in front of the automaton: the
+// scan stays short and touches few automaton states, which matters once 400 phrases make the
+// automaton larger than the CPU caches. The filter can only say "maybe"; the automaton decides.
+//
 // A Matcher is immutable after NewMatcher and safe for concurrent use.
 type Matcher struct {
 	terms []string
 	trie  *ahocorasick.Trie
-	// maxWordLen is the longest phrase word, in bytes: longer message words cannot match and are
-	// not written to the buffer.
+	// maxWordLen is the length of the longest phrase word, in bytes: longer message words
+	// cannot match and are not written to the buffer.
 	maxWordLen int
+	// filter has bit trackWordKey(w) set for every phrase word w.
+	filter *trackWordFilter
 	// need is, per phrase, its number of distinct words.
 	need []uint8
 	// The phrases containing word w are postings[postStart[w]:postStart[w+1]].
@@ -126,8 +134,9 @@ func newMatcher(terms []string, maxTerms int) (*Matcher, error) {
 		return nil, err
 	}
 	m := &Matcher{
-		terms: slices.Clone(terms),
-		need:  make([]uint8, len(terms)),
+		terms:  slices.Clone(terms),
+		need:   make([]uint8, len(terms)),
+		filter: new(trackWordFilter),
 	}
 	wordIDs := make(map[string]int32)
 	var words []string
@@ -173,6 +182,7 @@ func newMatcher(terms []string, maxTerms int) (*Matcher, error) {
 	builder := ahocorasick.NewTrieBuilder()
 	frame := make([]byte, 0, m.maxWordLen+2)
 	for _, w := range words {
+		m.filter.add([]byte(w))
 		frame = append(append(append(frame[:0], 0), w...), 0)
 		builder.AddPattern(frame)
 	}
@@ -181,6 +191,7 @@ func newMatcher(terms []string, maxTerms int) (*Matcher, error) {
 	m.scratch.New = func() any {
 		return &matchScratch{
 			maxWordLen:  m.maxWordLen,
+			filter:      m.filter,
 			wordGen:     make([]uint32, len(words)),
 			phraseGen:   make([]uint32, len(terms)),
 			phraseCount: make([]uint8, len(terms)),
@@ -258,7 +269,9 @@ func (m *Matcher) hitWord(s *matchScratch, w int32) {
 // and its hits, not to the number of phrases.
 type matchScratch struct {
 	maxWordLen int
-	lower      []byte // the current field, lower-cased
+	filter     *trackWordFilter
+	lower      []byte // the current token, lower-cased
+	spans      []trackSpan
 	words      []byte // the message's words, each framed as "\x00word\x00"
 	hits       []int32
 	gen        uint32
@@ -295,50 +308,78 @@ func (s *matchScratch) release() {
 
 // addText adds the words of a text field: the tweet text, the quoted text or a URL.
 func (s *matchScratch) addText(text string) {
-	if text == "" {
-		return
-	}
-	s.lower = appendTrackLower(s.lower[:0], text)
-	s.addTokens(s.lower)
+	s.addField(0, text)
 }
 
 // addEntity adds a hashtag or mention entity, which Twitter gives without its '#' or '@'. It is
 // tokenized as the text "#tag" would be, so it matches both "tag" and "#tag".
 func (s *matchScratch) addEntity(sigil byte, name string) {
-	if name == "" {
-		return
+	if name != "" {
+		s.addField(sigil, name)
 	}
-	s.lower = appendTrackLower(append(s.lower[:0], sigil), name)
-	s.addTokens(s.lower)
 }
 
-// addTokens splits b on whitespace (and NUL, which frames words) and adds each token's words.
-func (s *matchScratch) addTokens(b []byte) {
-	start := -1
-	for i := 0; i < len(b); {
-		c, size := b[i], 1
-		var sep bool
-		if c < utf8.RuneSelf {
-			sep = asciiSeparator[c]
-		} else {
-			var r rune
-			r, size = utf8.DecodeRune(b[i:])
-			sep = unicode.IsSpace(r)
-		}
-		if sep {
-			if start >= 0 {
-				s.addToken(b[start:i])
-				start = -1
+// addField lower-cases text (after sigil, if not 0), splits it on whitespace (and NUL, which
+// frames words in the buffer) and adds each token's words. Lower-casing, splitting and
+// classifying happen in one pass, and a token made only of word runes, most tokens of a tweet,
+// is written as it is without the work addToken does for punctuation.
+func (s *matchScratch) addField(sigil byte, text string) {
+	tok := s.lower[:0]   // the current token, lower-cased
+	spans := s.spans[:0] // the sub-words of tok: runs of word runes
+	sub := -1            // where the current sub-word started in tok, or -1
+	if sigil != 0 {
+		tok = append(tok, sigil)
+	}
+	for i := 0; i < len(text); {
+		var class uint8
+		at := len(tok)
+		if c := text[i]; c < utf8.RuneSelf {
+			c = asciiLower[c]
+			class = asciiClass[c]
+			if class != classSpace {
+				tok = append(tok, c)
 			}
-		} else if start < 0 {
-			start = i
+			i++
+		} else {
+			r, size := utf8.DecodeRuneInString(text[i:])
+			r = trackLower(r)
+			class = trackRuneClass(r)
+			if class != classSpace {
+				tok = utf8.AppendRune(tok, r)
+			}
+			i += size
 		}
-		i += size
+		switch class {
+		case classWord:
+			if sub < 0 {
+				sub = at
+			}
+		case classOther:
+			if sub >= 0 {
+				spans = append(spans, trackSpan{sub, at})
+				sub = -1
+			}
+		case classSpace:
+			if len(tok) > 0 {
+				if sub >= 0 {
+					spans = append(spans, trackSpan{sub, len(tok)})
+				}
+				s.addToken(tok, spans)
+				tok, spans, sub = tok[:0], spans[:0], -1
+			}
+		}
 	}
-	if start >= 0 {
-		s.addToken(b[start:])
+	if len(tok) > 0 {
+		if sub >= 0 {
+			spans = append(spans, trackSpan{sub, len(tok)})
+		}
+		s.addToken(tok, spans)
 	}
+	s.lower, s.spans = tok[:0], spans[:0]
 }
+
+// trackSpan is a sub-word of a token: the bytes tok[start:end].
+type trackSpan struct{ start, end int }
 
 // addToken adds the words one whitespace-delimited, lower-cased token contributes:
 //
@@ -353,7 +394,13 @@ func (s *matchScratch) addTokens(b []byte) {
 //     "example", "com", "bar"), which is how "example com" matches "www.example.com".
 //
 // A text without spaces (Japanese, Chinese) stays one token, so it is not word-matched.
-func (s *matchScratch) addToken(tok []byte) {
+func (s *matchScratch) addToken(tok []byte, spans []trackSpan) {
+	if len(spans) == 1 && spans[0].start == 0 && spans[0].end == len(tok) {
+		// The token is all word runes, like most tokens of a tweet. Canonicalizing, trimming
+		// and splitting all need a rune that is not a word rune, so it is its only word.
+		s.emit(tok)
+		return
+	}
 	canon := trackCanonical(tok)
 	s.emit(canon)
 
@@ -382,53 +429,59 @@ func (s *matchScratch) addToken(tok []byte) {
 		single = trimmed
 	}
 
-	// Sub-words. The common plain word ("hello", "hello.") has one sub-word equal to a word
+	// Sub-words of canon, which is tok without a prefix that ends in '/' or '.', so no sub-word
+	// straddles the cut. The common plain word ("hello.") has one sub-word equal to a word
 	// already written; skipping it keeps the buffer, and so the scan, short.
-	var first []byte
-	count := 0
-	for i := 0; i < len(canon); {
-		for i < len(canon) {
-			r, size := utf8.DecodeRune(canon[i:])
-			if isTrackWordRune(r) {
-				break
-			}
-			i += size
-		}
-		start := i
-		for i < len(canon) {
-			r, size := utf8.DecodeRune(canon[i:])
-			if !isTrackWordRune(r) {
-				break
-			}
-			i += size
-		}
-		if i == start {
-			break
-		}
-		count++
-		switch count {
-		case 1:
-			first = canon[start:i]
-		case 2:
-			s.emit(first)
-			s.emit(canon[start:i])
-		default:
-			s.emit(canon[start:i])
-		}
+	cut := len(tok) - len(canon)
+	for len(spans) > 0 && spans[0].start < cut {
+		spans = spans[1:]
 	}
-	if count == 1 && !bytes.Equal(first, single) && !bytes.Equal(first, canon) {
-		s.emit(first)
+	switch {
+	case len(spans) == 1:
+		if w := tok[spans[0].start:spans[0].end]; !bytes.Equal(w, single) && !bytes.Equal(w, canon) {
+			s.emit(w)
+		}
+	case len(spans) > 1:
+		for _, sp := range spans {
+			s.emit(tok[sp.start:sp.end])
+		}
 	}
 }
 
-// emit writes one word, framed, unless it is too long to be any phrase's word.
+// emit writes one word, framed, unless it is surely no phrase's word.
 func (s *matchScratch) emit(w []byte) {
-	if len(w) == 0 || len(w) > s.maxWordLen {
+	if len(w) == 0 || len(w) > s.maxWordLen || !s.filter.mayContain(w) {
 		return
 	}
 	s.words = append(s.words, 0)
 	s.words = append(s.words, w...)
 	s.words = append(s.words, 0)
+}
+
+// trackWordFilter is a one-hash Bloom filter of the phrase words: 65,536 bits (8 KiB, which
+// stays in the L1 cache). With 400 phrases of a few words each, about 1% of the bits are set, so
+// about 1% of the other words pass.
+type trackWordFilter [1 << 16 / 64]uint64
+
+// trackWordKey hashes the length and the first two and last bytes of a non-empty word: cheap,
+// and enough to tell most words apart, including CJK words whose first two bytes name a block
+// of 64 characters.
+func trackWordKey(w []byte) uint32 {
+	h := uint32(len(w))*0x9e3779b1 ^ uint32(w[0])*0x85ebca6b ^ uint32(w[len(w)-1])*0xc2b2ae35
+	if len(w) > 1 {
+		h ^= uint32(w[1]) * 0x27d4eb2f
+	}
+	return (h ^ h>>16) & (1<<16 - 1)
+}
+
+func (f *trackWordFilter) add(w []byte) {
+	k := trackWordKey(w)
+	f[k/64] |= 1 << (k % 64)
+}
+
+func (f *trackWordFilter) mayContain(w []byte) bool {
+	k := trackWordKey(w)
+	return f[k/64]&(1<<(k%64)) != 0
 }
 
 // trackCanonical drops a leading scheme and "www.", as Twitter does before matching URLs: the
@@ -465,10 +518,7 @@ func trimTrackToken(w []byte) []byte {
 // isTrackWordRune reports whether r is part of a word: a letter, a combining mark (so a
 // decomposed "touché" stays one word) or a number.
 func isTrackWordRune(r rune) bool {
-	if r < utf8.RuneSelf {
-		return asciiWord[r]
-	}
-	return unicode.IsLetter(r) || unicode.IsMark(r) || unicode.IsNumber(r)
+	return trackRuneClass(r) == classWord
 }
 
 // isTrackSeparator reports whether r separates the words of a phrase or the tokens of a text.
@@ -477,29 +527,105 @@ func isTrackSeparator(r rune) bool {
 	return r == 0 || unicode.IsSpace(r)
 }
 
-var asciiSeparator, asciiWord = func() (sep, word [utf8.RuneSelf]bool) {
-	for c := range rune(utf8.RuneSelf) {
-		sep[c] = isTrackSeparator(c)
-		word[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+// The classes of runes the tokenizer tells apart.
+const (
+	classOther uint8 = iota // punctuation, symbols, controls: trimmed, and split words
+	classWord               // letters, marks and numbers
+	classSpace              // whitespace and NUL: separate tokens
+)
+
+// trackRuneClasses and trackCasedRunes cache what the unicode package would answer for the runes below
+// trackTableLimit, which covers every script of the Basic Multilingual Plane and the emoji, so
+// that the hot path does no binary search through Unicode range tables (a tweet in Japanese is
+// almost all such runes). The tables are derived from the unicode package's own range tables, so
+// they agree with it by construction; a test checks that too.
+var trackRuneClasses, trackCasedRunes = buildTrackRuneTables()
+
+const trackTableLimit = 0x20000
+
+// buildTrackRuneTables returns 2 bits per rune (classOther, classWord or classSpace) and 1 bit
+// per rune that unicode.ToLower may change (a rune inside unicode.CaseRanges).
+func buildTrackRuneTables() (class [trackTableLimit / 32]uint64, cased [trackTableLimit / 64]uint64) {
+	setClass := func(c uint8, lo, hi, stride uint32) {
+		for r := lo; r <= hi && r < trackTableLimit; r += stride {
+			class[r/32] |= uint64(c) << (2 * (r % 32))
+		}
 	}
-	return sep, word
+	for _, table := range []*unicode.RangeTable{unicode.Letter, unicode.Mark, unicode.Number, unicode.White_Space} {
+		c := classWord
+		if table == unicode.White_Space {
+			c = classSpace // No rune is both a word rune and a space.
+		}
+		for _, rg := range table.R16 {
+			setClass(c, uint32(rg.Lo), uint32(rg.Hi), uint32(rg.Stride))
+		}
+		for _, rg := range table.R32 {
+			setClass(c, rg.Lo, rg.Hi, rg.Stride)
+		}
+	}
+	setClass(classSpace, 0, 0, 1)
+	for _, cr := range unicode.CaseRanges {
+		for r := cr.Lo; r <= cr.Hi && r < trackTableLimit; r++ {
+			cased[r/64] |= 1 << (r % 64)
+		}
+	}
+	return class, cased
+}
+
+// trackRuneClass classifies a rune that is not ASCII (ASCII goes through asciiClass).
+func trackRuneClass(r rune) uint8 {
+	if u := uint32(r); u < trackTableLimit {
+		return uint8(trackRuneClasses[u/32]>>(2*(u%32))) & 3
+	}
+	return trackRuneClassSlow(r)
+}
+
+func trackRuneClassSlow(r rune) uint8 {
+	switch {
+	case unicode.IsSpace(r):
+		return classSpace
+	case unicode.IsLetter(r) || unicode.IsMark(r) || unicode.IsNumber(r):
+		return classWord
+	}
+	return classOther
+}
+
+// trackLower lower-cases one rune exactly as unicode.ToLower does, skipping the search through
+// unicode.CaseRanges for the many runes (all of CJK) that have no case.
+func trackLower(r rune) rune {
+	if u := uint32(r); u < trackTableLimit && trackCasedRunes[u/64]&(1<<(u%64)) == 0 {
+		return r
+	}
+	return unicode.ToLower(r)
+}
+
+var asciiLower, asciiClass = func() (lower, class [utf8.RuneSelf]uint8) {
+	for c := range uint8(utf8.RuneSelf) {
+		lower[c] = c
+		if 'A' <= c && c <= 'Z' {
+			lower[c] = c + 'a' - 'A'
+		}
+		switch {
+		case isTrackSeparator(rune(c)):
+			class[c] = classSpace
+		case 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9':
+			class[c] = classWord
+		}
+	}
+	return lower, class
 }()
 
 // appendTrackLower appends s lower-cased with Unicode simple case mapping, the same for terms
 // and messages. Invalid UTF-8 becomes U+FFFD, as with strings.ToLower.
 func appendTrackLower(dst []byte, s string) []byte {
 	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			dst = append(dst, c)
+		if c := s[i]; c < utf8.RuneSelf {
+			dst = append(dst, asciiLower[c])
 			i++
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		dst = utf8.AppendRune(dst, unicode.ToLower(r))
+		dst = utf8.AppendRune(dst, trackLower(r))
 		i += size
 	}
 	return dst

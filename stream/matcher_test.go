@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 )
 
 func TestParseTrack(t *testing.T) {
@@ -467,6 +469,30 @@ func TestMatcher_RealTweetsMatchTheirOwnEntities(t *testing.T) {
 	}
 	if checked == 0 {
 		t.Error("no tweet in twitter.json has a hashtag or mention")
+	}
+}
+
+// TestMatcher_RuneTablesAgreeWithUnicode checks the cached rune classes and case mapping
+// against the unicode package for every rune the tables cover and a few beyond.
+func TestMatcher_RuneTablesAgreeWithUnicode(t *testing.T) {
+	for r := rune(0); r < trackTableLimit+0x1000; r++ {
+		var want uint8
+		switch {
+		case r == 0 || unicode.IsSpace(r):
+			want = classSpace
+		case unicode.IsLetter(r) || unicode.IsMark(r) || unicode.IsNumber(r):
+			want = classWord
+		}
+		got := trackRuneClass(r)
+		if r < utf8.RuneSelf {
+			got = asciiClass[r]
+		}
+		if got != want {
+			t.Fatalf("class of %U = %d, want %d", r, got, want)
+		}
+		if got, want := trackLower(r), unicode.ToLower(r); got != want {
+			t.Fatalf("trackLower(%U) = %U, want %U", r, got, want)
+		}
 	}
 }
 
