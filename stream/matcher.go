@@ -97,9 +97,9 @@ func validateTrackTerms(terms []string, maxTerms int) error {
 // message contains: the framing makes a pattern match only a whole word. A per-call counter per
 // phrase then tells which phrases have all their words.
 //
-// Most words of a tweet are no phrase's word. A small filter keyed on a word's length and first
-// and last bytes (a one-hash Bloom filter of the phrase words) keeps most of them out of the
-// buffer, the way production Aho-Corasick engines put a prefilter in front of the automaton: the
+// Most words of a tweet are no phrase's word. A small filter keyed on a word's length and its
+// first two and last bytes (a one-hash Bloom filter of the phrase words) keeps most of them out
+// of the buffer, the way production Aho-Corasick engines put a prefilter in front of the automaton: the
 // scan stays short and touches few automaton states, which matters once 400 phrases make the
 // automaton larger than the CPU caches. The filter can only say "maybe"; the automaton decides.
 //
@@ -303,6 +303,9 @@ func (s *matchScratch) release() {
 	}
 	if cap(s.lower) > maxRetainedScratch {
 		s.lower = nil
+	}
+	if cap(s.spans) > maxRetainedScratch/16 {
+		s.spans = nil
 	}
 }
 
