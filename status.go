@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -73,8 +74,8 @@ func (s *status) Report() web.Report {
 	}
 	notices := map[string]uint64{}
 	for reason, n := range wc.SkippedByReason {
-		if len(reason) > len("notice_") && reason[:len("notice_")] == "notice_" {
-			notices[reason[len("notice_"):]] = n
+		if kind, ok := strings.CutPrefix(reason, "notice_"); ok {
+			notices[kind] = n
 		}
 	}
 

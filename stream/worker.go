@@ -3,7 +3,6 @@ package stream
 import (
 	"context"
 	"log/slog"
-	"sort"
 	"sync"
 	"sync/atomic"
 )
@@ -141,14 +140,4 @@ func (w *Worker) Recent(limit int) []Match {
 		out = append(out, w.recent[(w.next-i+recentSize)%recentSize])
 	}
 	return out
-}
-
-// SortedReasons returns the keys of a reason map in a stable order, for pages and logs.
-func SortedReasons(m map[string]uint64) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
