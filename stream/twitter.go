@@ -114,7 +114,7 @@ var _ Source = (*TwitterSource)(nil)
 // naming its field and never its value. Nothing connects until Run.
 func NewTwitterSource(cfg TwitterConfig) (*TwitterSource, error) {
 	var problems []error
-	base, err := parseBaseURL(cfg.BaseURL)
+	base, err := parseBaseURL("TwitterConfig.BaseURL", "https://stream.twitter.com", cfg.BaseURL)
 	if err != nil {
 		problems = append(problems, err)
 	}
@@ -181,20 +181,23 @@ func orDefault[T comparable](v, def T) T {
 	return v
 }
 
-func parseBaseURL(raw string) (*url.URL, error) {
-	const want = "want an http(s) URL such as https://stream.twitter.com"
+// parseBaseURL checks a source's base URL. field names the setting in errors (e.g.
+// "TwitterConfig.BaseURL") and example is a good value to suggest; the URL itself is not quoted,
+// since user info in it would be a credential.
+func parseBaseURL(field, example, raw string) (*url.URL, error) {
+	want := "want an http(s) URL such as " + example
 	if raw == "" {
-		return nil, errors.New("TwitterConfig.BaseURL is empty; " + want)
+		return nil, errors.New(field + " is empty; " + want)
 	}
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil, u.Scheme != "http" && u.Scheme != "https", u.Host == "":
-		return nil, errors.New("TwitterConfig.BaseURL is not a valid URL; " + want)
+		return nil, errors.New(field + " is not a valid URL; " + want)
 	case u.User != nil:
 		// User info would be a credential in a URL, which ends up in error strings.
-		return nil, errors.New("TwitterConfig.BaseURL must not contain user info")
+		return nil, errors.New(field + " must not contain user info")
 	case u.RawQuery != "" || u.Fragment != "":
-		return nil, errors.New("TwitterConfig.BaseURL must not have a query or fragment; " + want)
+		return nil, errors.New(field + " must not have a query or fragment; " + want)
 	}
 	return u, nil
 }
