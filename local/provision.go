@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+)
+
+// emulatorConfig is the configuration of local's own calls to the emulator. It is built by hand
+// with the emulators' conventional dummy keys, never from the developer's environment or
+// ~/.aws: whatever the flags, local can only ever talk to an emulator with keys that are worth
+// nothing, and a real profile cannot leak into the run.
+func emulatorConfig(endpoint, region string) aws.Config {
+	return aws.Config{
+		Region:       region,
+		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+		BaseEndpoint: aws.String(endpoint),
+	}
+}
+
+// provisioned is what provision made or found.
+type provisioned struct {
+	Account          string
+	Partition        string
+	SecretARN        string
+	TableARN         string
+	ExecutionRoleARN string
+	TaskRoleARN      string
+}
+
+// names derives the resource names from APP_NAME the way scripts/lib.sh does.
+type names struct {
+	Secret, Table, ExecutionRole, TaskRole, LogGroup string
+}
+
+func namesFor(app, table string) names {
+	return names{
+		Secret:        app + "/twitter",
+		Table:         table,
+		ExecutionRole: app + "-execution-role",
+		TaskRole:      app + "-task-role",
+		LogGroup:      "/ecs/" + app,
+	}
+}
+
+// The inline policy names are those of scripts/create-roles.sh.
+const (
+	executionPolicyName = "pull-logs-secrets"
+	taskPolicyName      = "dynamodb-write"
+)
+
+// provision creates, when absent, the secret, the table and both roles in the emulator, and
+// brings them up to date when present, so a second run against the same endpoint changes
+// nothing but the secret's value (which must be this run's, as the simulator checks it).
+func provision(ctx context.Context, cfg aws.Config, n names, creds twitterCredentials) (provisioned, error) {
+	var p provisioned
+	id, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return p, fmt.Errorf("sts get-caller-identity: %w", err)
+	}
+	p.Account = aws.ToString(id.Account)
+	p.Partition = "aws"
+	if a, err := arn.Parse(aws.ToString(id.Arn)); err == nil {
+		p.Partition = a.Partition
+	}
+	if p.SecretARN, err = ensureSecret(ctx, secretsmanager.NewFromConfig(cfg), n.Secret, creds); err != nil {
+		return p, err
+	}
+	if p.TableARN, err = ensureTable(ctx, dynamodb.NewFromConfig(cfg), n.Table); err != nil {
+		return p, err
+	}
+	im := iam.NewFromConfig(cfg)
+	trust := trustPolicy(p.Account)
+	if p.ExecutionRoleARN, err = ensureRole(ctx, im, n.ExecutionRole, trust, executionPolicyName, executionPolicy(p.SecretARN)); err != nil {
+		return p, err
+	}
+	if p.TaskRoleARN, err = ensureRole(ctx, im, n.TaskRole, trust, taskPolicyName, taskPolicy(p.TableARN)); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// secretJSON is the secret's value: one JSON object with the four keys, as
+// scripts/create-secrets.sh stores it.
+func secretJSON(creds twitterCredentials) (string, error) {
+	m := make(map[string]string, len(secretKeys))
+	for _, k := range secretKeys {
+		m[k] = creds[k]
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "", errors.New("encode the secret's JSON")
+	}
+	return string(b), nil
+}
+
+func ensureSecret(ctx context.Context, sm *secretsmanager.Client, name string, creds twitterCredentials) (string, error) {
+	value, err := secretJSON(creds)
+	if err != nil {
+		return "", err
+	}
+	d, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
+	var nf *smtypes.ResourceNotFoundException
+	switch {
+	case errors.As(err, &nf):
+		out, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+			Name:         aws.String(name),
+			Description:  aws.String("Twitter API credentials of the streammatch task (local run)"),
+			SecretString: aws.String(value),
+		})
+		if err != nil {
+			return "", fmt.Errorf("create secret %s: %w", name, err)
+		}
+		return aws.ToString(out.ARN), nil
+	case err != nil:
+		return "", fmt.Errorf("describe secret %s: %w", name, err)
+	}
+	if d.DeletedDate != nil {
+		if _, err := sm.RestoreSecret(ctx, &secretsmanager.RestoreSecretInput{SecretId: d.ARN}); err != nil {
+			return "", fmt.Errorf("restore secret %s: %w", name, err)
+		}
+	}
+	if _, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: d.ARN, SecretString: aws.String(value)}); err != nil {
+		return "", fmt.Errorf("put secret value %s: %w", name, err)
+	}
+	return aws.ToString(d.ARN), nil
+}
+
+// ensureTable creates the blog's table (HASH user, RANGE date, both strings, on-demand) when
+// it is absent and waits until it is ACTIVE.
+func ensureTable(ctx context.Context, db *dynamodb.Client, name string) (string, error) {
+	d, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
+	var nf *ddbtypes.ResourceNotFoundException
+	switch {
+	case errors.As(err, &nf):
+		out, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
+			TableName: aws.String(name),
+			AttributeDefinitions: []ddbtypes.AttributeDefinition{
+				{AttributeName: aws.String("user"), AttributeType: ddbtypes.ScalarAttributeTypeS},
+				{AttributeName: aws.String("date"), AttributeType: ddbtypes.ScalarAttributeTypeS},
+			},
+			KeySchema: []ddbtypes.KeySchemaElement{
+				{AttributeName: aws.String("user"), KeyType: ddbtypes.KeyTypeHash},
+				{AttributeName: aws.String("date"), KeyType: ddbtypes.KeyTypeRange},
+			},
+			BillingMode: ddbtypes.BillingModePayPerRequest,
+		})
+		if err != nil {
+			return "", fmt.Errorf("create table %s: %w", name, err)
+		}
+		w := dynamodb.NewTableExistsWaiter(db, func(o *dynamodb.TableExistsWaiterOptions) { o.MinDelay = 200 * time.Millisecond; o.MaxDelay = 2 * time.Second })
+		if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, 2*time.Minute); err != nil {
+			return "", fmt.Errorf("wait for table %s: %w", name, err)
+		}
+		return aws.ToString(out.TableDescription.TableArn), nil
+	case err != nil:
+		return "", fmt.Errorf("describe table %s: %w", name, err)
+	}
+	var keys []string
+	for _, k := range d.Table.KeySchema {
+		keys = append(keys, string(k.KeyType)+" "+aws.ToString(k.AttributeName))
+	}
+	if strings.Join(keys, ", ") != "HASH user, RANGE date" {
+		return "", fmt.Errorf("table %s exists with keys %q; the app needs HASH user, RANGE date (use -table to pick another name)", name, strings.Join(keys, ", "))
+	}
+	return aws.ToString(d.Table.TableArn), nil
+}
+
+// ensureRole creates the role when absent, else brings its trust policy up to date, and then
+// sets its one inline policy; both calls replace what is there, so a rerun changes nothing.
+func ensureRole(ctx context.Context, im *iam.Client, name, trust, policyName, policy string) (string, error) {
+	var roleARN string
+	got, err := im.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
+	var nf *iamtypes.NoSuchEntityException
+	switch {
+	case errors.As(err, &nf):
+		out, err := im.CreateRole(ctx, &iam.CreateRoleInput{
+			RoleName:                 aws.String(name),
+			AssumeRolePolicyDocument: aws.String(trust),
+			Description:              aws.String("streammatch local run"),
+		})
+		if err != nil {
+			return "", fmt.Errorf("create role %s: %w", name, err)
+		}
+		roleARN = aws.ToString(out.Role.Arn)
+	case err != nil:
+		return "", fmt.Errorf("get role %s: %w", name, err)
+	default:
+		roleARN = aws.ToString(got.Role.Arn)
+		current, _ := url.QueryUnescape(aws.ToString(got.Role.AssumeRolePolicyDocument))
+		if !sameJSON(current, trust) {
+			if _, err := im.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String(name), PolicyDocument: aws.String(trust)}); err != nil {
+				return "", fmt.Errorf("update trust policy of %s: %w", name, err)
+			}
+		}
+	}
+	if _, err := im.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(name), PolicyName: aws.String(policyName), PolicyDocument: aws.String(policy)}); err != nil {
+		return "", fmt.Errorf("put policy %s on role %s: %w", policyName, name, err)
+	}
+	return roleARN, nil
+}
+
+// sameJSON reports whether two JSON documents decode to the same value.
+func sameJSON(a, b string) bool {
+	var va, vb any
+	if json.Unmarshal([]byte(a), &va) != nil || json.Unmarshal([]byte(b), &vb) != nil {
+		return false
+	}
+	ja, _ := json.Marshal(va)
+	jb, _ := json.Marshal(vb)
+	return string(ja) == string(jb)
+}
+
+// The policy documents below are those of scripts/create-roles.sh, rebuilt in Go because the
+// scripts write them from shell here-documents rather than template files. The execution
+// policy keeps only the statement a local run exercises (reading the secret); the ECR and
+// CloudWatch Logs statements grant nothing here, as there is no registry pull and no awslogs.
+
+type policyDocument struct {
+	Version   string            `json:"Version"`
+	Statement []policyStatement `json:"Statement"`
+}
+
+type policyStatement struct {
+	Sid       string         `json:"Sid,omitempty"`
+	Effect    string         `json:"Effect"`
+	Principal map[string]any `json:"Principal,omitempty"`
+	Action    any            `json:"Action"`
+	Resource  any            `json:"Resource,omitempty"`
+	Condition map[string]any `json:"Condition,omitempty"`
+}
+
+func (d policyDocument) String() string {
+	b, _ := json.Marshal(d)
+	return string(b)
+}
+
+// trustPolicy lets ECS tasks of this account (only: aws:SourceAccount stops the confused
+// deputy) assume a role.
+func trustPolicy(account string) string {
+	return policyDocument{Version: "2012-10-17", Statement: []policyStatement{{
+		Effect:    "Allow",
+		Principal: map[string]any{"Service": "ecs-tasks.amazonaws.com"},
+		Action:    "sts:AssumeRole",
+		Condition: map[string]any{"StringEquals": map[string]any{"aws:SourceAccount": account}},
+	}}}.String()
+}
+
+// executionPolicy lets the execution role read exactly the one secret.
+func executionPolicy(secretARN string) string {
+	return policyDocument{Version: "2012-10-17", Statement: []policyStatement{{
+		Sid: "ReadTwitterSecret", Effect: "Allow", Action: "secretsmanager:GetSecretValue", Resource: secretARN,
+	}}}.String()
+}
+
+// taskPolicy lets the task role write exactly the one table, and nothing on secrets.
+func taskPolicy(tableARN string) string {
+	return policyDocument{Version: "2012-10-17", Statement: []policyStatement{{
+		Sid: "WriteMatches", Effect: "Allow", Action: []string{"dynamodb:BatchWriteItem", "dynamodb:PutItem"}, Resource: tableARN,
+	}}}.String()
+}
