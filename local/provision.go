@@ -163,7 +163,10 @@ func ensureTable(ctx context.Context, db *dynamodb.Client, name string) (string,
 		if err != nil {
 			return "", fmt.Errorf("create table %s: %w", name, err)
 		}
-		w := dynamodb.NewTableExistsWaiter(db, func(o *dynamodb.TableExistsWaiterOptions) { o.MinDelay = 200 * time.Millisecond; o.MaxDelay = 2 * time.Second })
+		w := dynamodb.NewTableExistsWaiter(db, func(o *dynamodb.TableExistsWaiterOptions) {
+			o.MinDelay = 200 * time.Millisecond
+			o.MaxDelay = 2 * time.Second
+		})
 		if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, 2*time.Minute); err != nil {
 			return "", fmt.Errorf("wait for table %s: %w", name, err)
 		}

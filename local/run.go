@@ -588,4 +588,3 @@ func taskSize(cpu, memory string) (float64, int) {
 	}
 	return vcpu, mib
 }
-
