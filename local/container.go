@@ -195,7 +195,6 @@ func healthCommand(hc *secrets.HealthCheck) ([]string, error) {
 // CPU and memory limits, and the port mapping on the published address.
 func startContainer(ctx context.Context, spec containerSpec, eng *engine, out *appOutput) (*containerApp, error) {
 	useEngine(eng)
-	tclog.SetDefault(tclog.NewNoopLogger()) // its emoji progress lines would drown local's own
 	health, err := healthCommand(spec.Def.HealthCheck)
 	if err != nil {
 		return nil, err

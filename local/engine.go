@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	tclog "github.com/testcontainers/testcontainers-go/log"
 )
 
 // engine is a Docker-compatible API that testcontainers-go can use: Docker's socket, or
@@ -114,6 +116,9 @@ func engineClient(host string) (*http.Client, string, error) {
 // set there. Ryuk, its garbage collector, is disabled under podman: its image cannot be pulled
 // on machines without a registry, and local removes its containers itself.
 func useEngine(e *engine) {
+	// Its own progress lines (emoji and all) would drown local's; its errors still come back
+	// as errors.
+	tclog.SetDefault(tclog.NewNoopLogger())
 	_ = os.Setenv("DOCKER_HOST", e.Host)
 	if e.Podman {
 		_ = os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")

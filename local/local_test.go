@@ -1,0 +1,364 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/streammatch/streammatch/internal/mototest"
+	"github.com/streammatch/streammatch/secrets"
+)
+
+func TestReadSecretsFile(t *testing.T) {
+	const good = "# comment\n\nCONSUMERKEY=ck-value-1\nexport CONSUMERSECRETKEY=\"cs value 2\"\nACCESSTOKEN='at=value=3'\nACCESSTOKENSECRET = ats-value-4 \n"
+	tests := []struct {
+		name         string
+		content      string
+		mode         os.FileMode
+		want         map[string]string
+		wantErr      []string // substrings of the error
+		wantWarnings []string // substrings, one per warning
+	}{
+		{name: "dotenv with export, quotes and comments", content: good, mode: 0o600,
+			want: map[string]string{"CONSUMERKEY": "ck-value-1", "CONSUMERSECRETKEY": "cs value 2", "ACCESSTOKEN": "at=value=3", "ACCESSTOKENSECRET": "ats-value-4"}},
+		{name: "readable by others warns", content: good, mode: 0o644,
+			want:         map[string]string{"CONSUMERKEY": "ck-value-1", "CONSUMERSECRETKEY": "cs value 2", "ACCESSTOKEN": "at=value=3", "ACCESSTOKENSECRET": "ats-value-4"},
+			wantWarnings: []string{"(mode 0644); restrict it with: chmod 600"}},
+		{name: "unknown names are ignored with a warning", content: good + "OTHER=other-value-5\n", mode: 0o600,
+			want:         map[string]string{"CONSUMERKEY": "ck-value-1", "CONSUMERSECRETKEY": "cs value 2", "ACCESSTOKEN": "at=value=3", "ACCESSTOKENSECRET": "ats-value-4"},
+			wantWarnings: []string{"OTHER is not one of"}},
+		{name: "missing and empty keys are all reported", content: "CONSUMERKEY=ck-value-1\nACCESSTOKEN=\nnot a line\n", mode: 0o600,
+			wantErr: []string{"line 2: ACCESSTOKEN is empty", "line 3 is not NAME=value", "CONSUMERSECRETKEY is missing", "ACCESSTOKENSECRET is missing"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "secrets.env")
+			if err := os.WriteFile(p, []byte(tt.content), tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(p, tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			got, warnings, err := readSecretsFile(p)
+			if len(tt.wantErr) > 0 {
+				if err == nil {
+					t.Fatalf("no error, want one containing %q", tt.wantErr)
+				}
+				for _, w := range tt.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q lacks %q", err, w)
+					}
+				}
+				if strings.Contains(err.Error(), "ck-value-1") {
+					t.Errorf("error %q contains a value", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("error %v", err)
+			}
+			for k, v := range tt.want {
+				if got[k] != v {
+					t.Errorf("%s: got a different value than the file's (want length %d, got length %d)", k, len(v), len(got[k]))
+				}
+			}
+			if len(warnings) != len(tt.wantWarnings) {
+				t.Fatalf("warnings = %q, want %d containing %q", warnings, len(tt.wantWarnings), tt.wantWarnings)
+			}
+			for i, w := range tt.wantWarnings {
+				if !strings.Contains(warnings[i], w) {
+					t.Errorf("warning %q lacks %q", warnings[i], w)
+				}
+			}
+			if s := got.String() + " " + got.GoString(); strings.Contains(s, "value") {
+				t.Errorf("String/GoString show values: %s", s)
+			}
+		})
+	}
+}
+
+func TestRandomCredentials_AreFreshAndShapedLikeTwitters(t *testing.T) {
+	a, err := randomCredentials()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := randomCredentials()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLen := map[string]int{"CONSUMERKEY": 25, "CONSUMERSECRETKEY": 50, "ACCESSTOKENSECRET": 45}
+	for _, k := range secretKeys {
+		if a[k] == "" || a[k] == b[k] {
+			t.Errorf("%s: empty or repeated across two calls", k)
+		}
+		if n, ok := wantLen[k]; ok && len(a[k]) != n {
+			t.Errorf("%s has %d characters, want %d", k, len(a[k]), n)
+		}
+	}
+	if id, _, ok := strings.Cut(a["ACCESSTOKEN"], "-"); !ok || len(id) != 19 {
+		t.Errorf("ACCESSTOKEN is not USERID-TOKEN shaped (user id length %d)", len(id))
+	}
+}
+
+func TestAppEnvironment_LaterEntriesReplaceEarlierOnes(t *testing.T) {
+	got := appEnvironment(
+		[]secrets.EnvVar{{Name: "HTTP_ADDR", Value: ":8080"}, {Name: "FILTER", Value: "a"}},
+		[]secrets.EnvVar{{Name: "CONSUMERKEY", Value: "k"}},
+		[]secrets.EnvVar{{Name: "HTTP_ADDR", Value: "127.0.0.1:1"}},
+	)
+	want := []string{"HTTP_ADDR=127.0.0.1:1", "FILTER=a", "CONSUMERKEY=k"}
+	if g := envStrings(got); strings.Join(g, " ") != strings.Join(want, " ") {
+		t.Errorf("got %q, want %q", g, want)
+	}
+}
+
+func TestTaskSize(t *testing.T) {
+	tests := []struct {
+		cpu, mem string
+		wantCPU  float64
+		wantMiB  int
+	}{
+		{"256", "512", 0.25, 512},
+		{"1024", "2048", 1, 2048},
+		{"0.25 vCPU", "0.5 GB", 0.25, 512},
+		{"", "", 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.cpu+"/"+tt.mem, func(t *testing.T) {
+			cpu, mib := taskSize(tt.cpu, tt.mem)
+			if cpu != tt.wantCPU || mib != tt.wantMiB {
+				t.Errorf("taskSize(%q, %q) = %v, %d; want %v, %d", tt.cpu, tt.mem, cpu, mib, tt.wantCPU, tt.wantMiB)
+			}
+		})
+	}
+}
+
+func TestHostPortOf(t *testing.T) {
+	tests := map[string]string{
+		"http://127.0.0.1:4566":     "127.0.0.1:4566",
+		"http://localhost:5000/x":   "localhost:5000",
+		"http://emulator":           "emulator:80",
+		"https://emulator.example/": "emulator.example:443",
+	}
+	for in, want := range tests {
+		t.Run(in, func(t *testing.T) {
+			if got, err := hostPortOf(in); err != nil || got != want {
+				t.Errorf("hostPortOf(%q) = %q, %v; want %q", in, got, err, want)
+			}
+		})
+	}
+}
+
+func TestHealthCommand(t *testing.T) {
+	tests := []struct {
+		name    string
+		command []string
+		want    []string
+		wantErr bool
+	}{
+		{"CMD", []string{"CMD", "/streammatch", "healthcheck"}, []string{"/streammatch", "healthcheck"}, false},
+		{"CMD-SHELL", []string{"CMD-SHELL", "curl -f http://localhost/ || exit 1"}, []string{"/bin/sh", "-c", "curl -f http://localhost/ || exit 1"}, false},
+		{"none", nil, nil, false},
+		{"CMD without program", []string{"CMD"}, nil, true},
+		{"unknown form", []string{"/streammatch", "healthcheck"}, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := healthCommand(&secrets.HealthCheck{Command: tt.command})
+			if (err != nil) != tt.wantErr || strings.Join(got, "|") != strings.Join(tt.want, "|") {
+				t.Errorf("healthCommand(%q) = %q, %v; want %q, error %v", tt.command, got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestReservePublishAddr_BusyPortSaysWhatToDo(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, err = reservePublishAddr(ln.Addr().String())
+	if err == nil || !strings.Contains(err.Error(), "already in use") || !strings.Contains(err.Error(), "-addr 127.0.0.1:0") {
+		t.Errorf("error = %v, want it to say the address is in use and suggest -addr 127.0.0.1:0", err)
+	}
+	got, err := reservePublishAddr("127.0.0.1:0")
+	if err != nil || strings.HasSuffix(got, ":0") {
+		t.Errorf("reservePublishAddr(127.0.0.1:0) = %q, %v; want a concrete free port", got, err)
+	}
+}
+
+func TestRun_BusyAddressStopsBeforeStartingAnything(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var stdout, stderr bytes.Buffer
+	err = run(context.Background(), []string{"-addr", ln.Addr().String()}, testGetenv(nil), &stdout, &stderr)
+	if code := exitCode(err, io.Discard); code != 2 || !strings.Contains(err.Error(), "already in use") {
+		t.Errorf("run = %v (exit %d), want exit 2 saying the address is in use", err, code)
+	}
+	if strings.Contains(stdout.String(), "AWS endpoint") {
+		t.Errorf("an endpoint was started: %s", stdout.String())
+	}
+}
+
+func TestParseOptions(t *testing.T) {
+	t.Run("-h documents every flag", func(t *testing.T) {
+		var stdout bytes.Buffer
+		_, err := parseOptions([]string{"-h"}, &stdout, io.Discard)
+		if !errors.Is(err, flag.ErrHelp) {
+			t.Fatalf("err = %v, want flag.ErrHelp", err)
+		}
+		for _, f := range []string{"-aws", "-run", "-network", "-taskdef", "-secrets", "-addr", "-for", "-rate", "-corpus", "-loop",
+			"-notice-every", "-keepalive", "-filter", "-source", "-table", "-app", "-region", "-image", "-var", "-localstack-image",
+			"-moto-image", "-quiet", "/_local/fail", "LOCALSTACK_AUTH_TOKEN"} {
+			if !strings.Contains(stdout.String(), f) {
+				t.Errorf("usage lacks %s", f)
+			}
+		}
+	})
+	t.Run("every invalid flag is reported at once", func(t *testing.T) {
+		_, err := parseOptions([]string{"-aws", "ftp://x", "-run", "vm", "-addr", ":8080", "-for", "-1s", "-filter", " "}, io.Discard, io.Discard)
+		if err == nil {
+			t.Fatal("no error")
+		}
+		for _, want := range []string{"-aws", "-run", "-addr", "-for", "-filter"} {
+			if !strings.Contains(err.Error(), want+" ") {
+				t.Errorf("error lacks %s:\n%v", want, err)
+			}
+		}
+	})
+	t.Run("-var collects placeholders", func(t *testing.T) {
+		o, err := parseOptions([]string{"-var", "A=1", "-var", "B=x=y"}, io.Discard, io.Discard)
+		if err != nil || o.Vars["A"] != "1" || o.Vars["B"] != "x=y" {
+			t.Errorf("vars = %v, %v; want A=1 and B=x=y", o.Vars, err)
+		}
+	})
+}
+
+func TestPolicies_GrantExactlyOneResourceEach(t *testing.T) {
+	const secretARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:streammatch/twitter-AbCdEf"
+	const tableARN = "arn:aws:dynamodb:us-east-1:123456789012:table/twitterStream"
+	tests := []struct {
+		name, doc  string
+		wantAction string
+		wantRes    string
+	}{
+		{"execution role reads the secret", executionPolicy(secretARN), `"secretsmanager:GetSecretValue"`, `"` + secretARN + `"`},
+		{"task role writes the table", taskPolicy(tableARN), `["dynamodb:BatchWriteItem","dynamodb:PutItem"]`, `"` + tableARN + `"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var doc struct{ Statement []map[string]json.RawMessage }
+			if err := json.Unmarshal([]byte(tt.doc), &doc); err != nil {
+				t.Fatal(err)
+			}
+			if len(doc.Statement) != 1 {
+				t.Fatalf("statements = %d, want 1: %s", len(doc.Statement), tt.doc)
+			}
+			s := doc.Statement[0]
+			if string(s["Action"]) != tt.wantAction || string(s["Resource"]) != tt.wantRes {
+				t.Errorf("Action %s Resource %s; want %s on %s", s["Action"], s["Resource"], tt.wantAction, tt.wantRes)
+			}
+		})
+	}
+	if trust := trustPolicy("123456789012"); !strings.Contains(trust, `"Service":"ecs-tasks.amazonaws.com"`) || !strings.Contains(trust, `"aws:SourceAccount":"123456789012"`) {
+		t.Errorf("trust policy %s: want ecs-tasks.amazonaws.com limited to the account", trust)
+	}
+}
+
+func TestProvision_IsIdempotentAndStoresThisRunsValues(t *testing.T) {
+	moto := mototest.Start(t)
+	cfg := emulatorConfig(moto.URL, mototest.Region)
+	ctx := context.Background()
+	n := namesFor("streammatch", "twitterStream")
+
+	first, err := provision(ctx, cfg, n, testCreds)
+	if err != nil {
+		t.Fatalf("first provision: %v", err)
+	}
+	other, _ := randomCredentials()
+	second, err := provision(ctx, cfg, n, other)
+	if err != nil {
+		t.Fatalf("second provision: %v", err)
+	}
+	if first != second {
+		t.Errorf("second run changed the resources:\n got %+v\nwant %+v", second, first)
+	}
+
+	got, err := secretsmanager.NewFromConfig(cfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(first.SecretARN)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := secretJSON(other)
+	if aws.ToString(got.SecretString) != want {
+		t.Errorf("the secret does not hold the second run's values")
+	}
+
+	im := iam.NewFromConfig(cfg)
+	for role, policy := range map[string]string{n.ExecutionRole: executionPolicyName, n.TaskRole: taskPolicyName} {
+		out, err := im.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: aws.String(role)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(out.PolicyNames, ",") != policy {
+			t.Errorf("role %s has inline policies %q, want only %s", role, out.PolicyNames, policy)
+		}
+	}
+}
+
+func TestForwarder_RelaysBothWays(t *testing.T) {
+	echo, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Close()
+	go func() {
+		for {
+			c, err := echo.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
+		}
+	}()
+	f, err := newForwarder("127.0.0.1", echo.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+
+	c, err := net.Dial("tcp", f.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: 169.254.170.2\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.(*net.TCPConn).CloseWrite()
+	got, _ := io.ReadAll(c)
+	c.Close()
+	if string(got) != "GET / HTTP/1.1\r\nHost: 169.254.170.2\r\n\r\n" {
+		t.Errorf("relayed %q, want the bytes unchanged", got)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v", err)
+	}
+}
