@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Deploys streammatch to ECS Fargate: every step, in order. Each step creates what is missing
+# and reuses what exists, so running this again changes nothing unless an input changed (a new
+# commit, a new FILTER); then it registers a new revision and replaces the task.
+#
+#   SECRETS_FILE=twitter.env scripts/deploy.sh
+#   DRY_RUN=1 scripts/deploy.sh           # print the AWS calls only
+#   IMAGE=URI scripts/deploy.sh           # deploy a given image, no build
+#
+# lib.sh lists every setting.
+set -euo pipefail
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+readonly STEPS=(create-secrets create-table create-roles create-log-group build-push create-cluster register-taskdef run-task)
+
+main() {
+	lib_init
+	local start=$SECONDS name
+	# The steps run as their own processes with the account id already known, so each one can
+	# also be run alone and none repeats sts get-caller-identity.
+	export AWS_ACCOUNT_ID AWS_REGION
+	for name in "${STEPS[@]}"; do
+		if [[ $name == register-taskdef ]]; then
+			# register-taskdef prints the revision ARN on stdout for callers; here the log says it.
+			bash "$SCRIPTS_DIR/$name.sh" >/dev/null || die "step $name failed (fix it and run scripts/deploy.sh again: finished steps are reused)"
+		else
+			bash "$SCRIPTS_DIR/$name.sh" || die "step $name failed (fix it and run scripts/deploy.sh again: finished steps are reused)"
+		fi
+	done
+	log "deployed in $((SECONDS - start))s; scripts/status.sh shows the task, scripts/logs.sh its logs, scripts/teardown.sh removes it all"
+}
+
+main "$@"

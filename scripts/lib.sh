@@ -1,0 +1,297 @@
+# shellcheck shell=bash disable=SC2034 # the settings here are used by the scripts that source this file
+# Shared settings and helpers for every script in scripts/. Each script sources this file and
+# calls lib_init before its first AWS call.
+#
+# Settings (environment, with defaults):
+#   AWS_REGION          region (else AWS_DEFAULT_REGION, else `aws configure get region`)
+#   APP_NAME            streammatch: names the task definition family, the cluster, the ECR
+#                       repository, the log group /ecs/$APP_NAME, both roles and the secret
+#   TABLE_NAME          twitterStream, the DynamoDB table (the blog's name)
+#   SECRET_STORE        secretsmanager (one JSON secret $APP_NAME/twitter) or ssm (four
+#                       SecureString parameters /$APP_NAME/twitter/KEY)
+#   SECRETS_FILE        dotenv file with the four credentials (else a no-echo prompt on a TTY)
+#   KMS_KEY_ARN         customer-managed key for the secret; adds kms:Decrypt on that key only
+#   FILTER, SOURCE      the task's FILTER (track phrases) and SOURCE
+#   IMAGE               deploy this image URI; skips build and push
+#   REGISTRY            push to this registry host instead of the account's ECR
+#   CONTAINER_CLI       docker (default) or podman
+#   CPU_ARCHITECTURE    X86_64 (default) or ARM64: the task's runtimePlatform and build platform
+#   SUBNETS, SECURITY_GROUP   network for run-task (default: the default VPC)
+#   ALLOW_CIDR          open port 8080 of the created security group to this CIDR (e.g. your /32)
+#   DRY_RUN=1           print the AWS calls instead of making them
+#   AWS_ENDPOINT_URL    passed to every call as --endpoint-url (older CLIs ignore the variable)
+
+# Names every script agrees on. The secret keys are also the container's variable names.
+readonly SECRET_KEYS=(CONSUMERKEY CONSUMERSECRETKEY ACCESSTOKEN ACCESSTOKENSECRET)
+# The tag on each registered task definition revision that holds the SHA-256 of the rendered
+# JSON: a second deploy with the same inputs finds it and reuses the revision instead of
+# registering an identical one.
+readonly TASKDEF_HASH_TAG=streammatch:taskdef-sha256
+# The error texts that mean "no such resource" across the services used here. Any other error
+# (expired credentials, access denied) stops the script instead of being taken for "absent".
+readonly NOT_FOUND_RE='NotFound|NoSuch|does not exist|ResourceNotFoundException|ParameterNotFound|Unable to describe task definition|cannot be found|not found'
+
+SCRIPTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(dirname "$SCRIPTS_DIR")
+
+APP_NAME=${APP_NAME:-streammatch}
+TABLE_NAME=${TABLE_NAME:-twitterStream}
+SECRET_STORE=${SECRET_STORE:-secretsmanager}
+FILTER=${FILTER:-Cloud Computing}
+SOURCE=${SOURCE:-twitter}
+CONTAINER_CLI=${CONTAINER_CLI:-docker}
+CPU_ARCHITECTURE=${CPU_ARCHITECTURE:-X86_64}
+LOG_RETENTION_DAYS=${LOG_RETENTION_DAYS:-30}
+DRY_RUN=${DRY_RUN:-0}
+
+SECRET_NAME=$APP_NAME/twitter
+SSM_PREFIX=/$APP_NAME/twitter
+CLUSTER=$APP_NAME
+REPOSITORY=$APP_NAME
+LOG_GROUP=/ecs/$APP_NAME
+EXECUTION_ROLE=$APP_NAME-execution-role
+TASK_ROLE=$APP_NAME-task-role
+SECURITY_GROUP_NAME=$APP_NAME-task
+
+# Output of the last aws_get/aws_do call. A global rather than stdout, so that the helpers run
+# in the script's own shell and a die inside them ends the script rather than a subshell.
+AWS_OUT=""
+
+log() { printf '[%s] %s\n' "${SCRIPT_NAME:-scripts}" "$*" >&2; }
+step() { printf '\n==> %s\n' "$*" >&2; }
+die() {
+	printf '[%s] ERROR: %s\n' "${SCRIPT_NAME:-scripts}" "$*" >&2
+	exit 1
+}
+is_dry_run() { [[ $DRY_RUN == 1 ]]; }
+# did reports a change; under DRY_RUN it says the change was not made.
+did() {
+	if is_dry_run; then
+		log "(dry run, not done) $*"
+	else
+		log "$*"
+	fi
+}
+
+# lib_init checks the settings, resolves region, account and partition, and derives every ARN
+# the scripts use. Under DRY_RUN it makes no AWS call: the account is AWS_ACCOUNT_ID or the
+# placeholder ACCOUNT_ID.
+lib_init() {
+	SCRIPT_NAME=$(basename "$0" .sh)
+	command -v aws >/dev/null || die "the AWS CLI is not installed (https://aws.amazon.com/cli/)"
+	[[ $APP_NAME =~ ^[a-z][a-z0-9-]{0,30}$ ]] ||
+		die "APP_NAME=$APP_NAME: use 1-31 lowercase letters, digits and hyphens, starting with a letter (it names ECR, IAM and ECS resources)"
+	[[ $SECRET_STORE == secretsmanager || $SECRET_STORE == ssm ]] ||
+		die "SECRET_STORE=$SECRET_STORE: want secretsmanager or ssm"
+	[[ $CPU_ARCHITECTURE == X86_64 || $CPU_ARCHITECTURE == ARM64 ]] ||
+		die "CPU_ARCHITECTURE=$CPU_ARCHITECTURE: want X86_64 or ARM64"
+	[[ $DRY_RUN == 0 || $DRY_RUN == 1 ]] || die "DRY_RUN=$DRY_RUN: want 0 or 1"
+
+	AWS_REGION=${AWS_REGION:-${AWS_DEFAULT_REGION:-$(aws configure get region 2>/dev/null || true)}}
+	[[ -n $AWS_REGION ]] || die "no region: set AWS_REGION (e.g. us-west-2) or run 'aws configure'"
+	export AWS_REGION AWS_DEFAULT_REGION=$AWS_REGION
+	# CLI v2 pages long output through less; scripts must never wait on a pager.
+	export AWS_PAGER=""
+
+	AWS_ARGS=(--region "$AWS_REGION")
+	if [[ -n ${AWS_ENDPOINT_URL:-} ]]; then
+		AWS_ARGS+=(--endpoint-url "$AWS_ENDPOINT_URL")
+	fi
+
+	# Temporary files (secret payloads, rendered JSON, captured errors) live in a private
+	# directory that is removed however the script ends.
+	umask 077
+	WORKDIR=$(mktemp -d "${TMPDIR:-/tmp}/$APP_NAME-deploy.XXXXXX")
+	trap 'rm -rf "$WORKDIR"' EXIT
+
+	case $AWS_REGION in
+	cn-*) PARTITION=aws-cn DNS_SUFFIX=amazonaws.com.cn ;;
+	us-gov-*) PARTITION=aws-us-gov DNS_SUFFIX=amazonaws.com ;;
+	*) PARTITION=aws DNS_SUFFIX=amazonaws.com ;;
+	esac
+
+	if [[ -z ${AWS_ACCOUNT_ID:-} ]]; then
+		if is_dry_run; then
+			print_call sts get-caller-identity --query Account --output text
+			AWS_ACCOUNT_ID=ACCOUNT_ID
+		else
+			aws_get sts get-caller-identity --query Account --output text ||
+				die "cannot read the account id: check your AWS credentials ('aws sts get-caller-identity')"
+			AWS_ACCOUNT_ID=$AWS_OUT
+		fi
+	fi
+	export AWS_ACCOUNT_ID
+
+	ECR_REGISTRY=$AWS_ACCOUNT_ID.dkr.ecr.$AWS_REGION.$DNS_SUFFIX
+	EXECUTION_ROLE_ARN=arn:$PARTITION:iam::$AWS_ACCOUNT_ID:role/$EXECUTION_ROLE
+	TASK_ROLE_ARN=arn:$PARTITION:iam::$AWS_ACCOUNT_ID:role/$TASK_ROLE
+	TABLE_ARN=arn:$PARTITION:dynamodb:$AWS_REGION:$AWS_ACCOUNT_ID:table/$TABLE_NAME
+	LOG_GROUP_ARN=arn:$PARTITION:logs:$AWS_REGION:$AWS_ACCOUNT_ID:log-group:$LOG_GROUP
+	REPOSITORY_ARN=arn:$PARTITION:ecr:$AWS_REGION:$AWS_ACCOUNT_ID:repository/$REPOSITORY
+	SSM_ARN_PREFIX=arn:$PARTITION:ssm:$AWS_REGION:$AWS_ACCOUNT_ID:parameter$SSM_PREFIX
+
+	local where="region $AWS_REGION, account $AWS_ACCOUNT_ID"
+	[[ -n ${AWS_ENDPOINT_URL:-} ]] && where+=", endpoint $AWS_ENDPOINT_URL"
+	is_dry_run && where+=", DRY RUN: AWS calls are printed, not made"
+	log "$where"
+}
+
+# print_call shows an AWS CLI call the way a user could paste it (without the region and
+# endpoint flags, which lib_init printed once).
+print_call() {
+	print_command aws "$@"
+}
+
+# print_command shows any command, prefixed with + (or [dry-run] +), each word quoted only
+# when a shell would need it.
+print_command() {
+	local line="+" word
+	is_dry_run && line="[dry-run] +"
+	for word in "$@"; do
+		if [[ $word =~ ^[A-Za-z0-9_./:=,@%+-]+$ ]]; then
+			line+=" $word"
+		else
+			line+=" '${word//\'/\'\\\'\'}'"
+		fi
+	done
+	printf '%s\n' "$line" >&2
+}
+
+# aws_get makes a read-only call and leaves its output in AWS_OUT ("None" counts as empty). It
+# returns 1 when the resource does not exist and stops the script on any other error. Under
+# DRY_RUN it prints the call and returns 1, as if nothing existed yet.
+aws_get() {
+	AWS_OUT=""
+	if is_dry_run; then
+		print_call "$@"
+		return 1
+	fi
+	if aws "${AWS_ARGS[@]}" "$@" >"$WORKDIR/out" 2>"$WORKDIR/err"; then
+		AWS_OUT=$(<"$WORKDIR/out")
+		[[ $AWS_OUT == None ]] && AWS_OUT=""
+		return 0
+	fi
+	if grep -Eq "$NOT_FOUND_RE" "$WORKDIR/err"; then
+		return 1
+	fi
+	cat "$WORKDIR/err" >&2
+	die "aws $1 $2 failed"
+}
+
+# aws_probe makes a read-only call whose failure is an answer, not an error (an API the
+# caller may lack permission for, or that an emulator lacks). It prints nothing, leaves the
+# output in AWS_OUT and returns the CLI's status; under DRY_RUN it returns 1.
+aws_probe() {
+	AWS_OUT=""
+	is_dry_run && return 1
+	aws "${AWS_ARGS[@]}" "$@" >"$WORKDIR/out" 2>"$WORKDIR/err" || return
+	AWS_OUT=$(<"$WORKDIR/out")
+	[[ $AWS_OUT == None ]] && AWS_OUT=""
+	return 0
+}
+
+# aws_try prints and makes a call that may fail; it returns the CLI's status and leaves the
+# output in AWS_OUT and the error text in $WORKDIR/err for the caller to judge.
+aws_try() {
+	AWS_OUT=""
+	print_call "$@"
+	if is_dry_run; then
+		: >"$WORKDIR/err"
+		return 0
+	fi
+	local rc=0
+	aws "${AWS_ARGS[@]}" "$@" >"$WORKDIR/out" 2>"$WORKDIR/err" || rc=$?
+	AWS_OUT=$(<"$WORKDIR/out")
+	[[ $AWS_OUT == None ]] && AWS_OUT=""
+	return "$rc"
+}
+
+# aws_do prints and makes a call that changes something, and stops the script if it fails.
+aws_do() {
+	if ! aws_try "$@"; then
+		cat "$WORKDIR/err" >&2
+		die "aws $1 $2 failed"
+	fi
+}
+
+# contains_word reports whether the whitespace-separated list $2 contains the word $1.
+contains_word() {
+	local word
+	for word in $2; do
+		[[ $word == "$1" ]] && return 0
+	done
+	return 1
+}
+
+# json_escape prints $1 as the inside of a JSON string. Values reach JSON files only through
+# this and printf (a builtin), never through a command line.
+json_escape() {
+	local s=$1
+	s=${s//\\/\\\\}
+	s=${s//\"/\\\"}
+	s=${s//$'\t'/\\t}
+	s=${s//$'\n'/\\n}
+	s=${s//$'\r'/\\r}
+	printf '%s' "$s"
+}
+
+# sha256 prints the SHA-256 of a file, with the tool each platform has.
+sha256() {
+	if command -v sha256sum >/dev/null; then
+		sha256sum "$1" | cut -d' ' -f1
+	else
+		shasum -a 256 "$1" | cut -d' ' -f1
+	fi
+}
+
+# image_tag is the git commit the image is built from, with -dirty when tracked files have
+# uncommitted changes (such an image is rebuilt and pushed on every deploy). IMAGE_TAG wins.
+image_tag() {
+	if [[ -n ${IMAGE_TAG:-} ]]; then
+		printf '%s\n' "$IMAGE_TAG"
+		return
+	fi
+	local commit
+	commit=$(git -C "$REPO_ROOT" rev-parse --short=12 HEAD 2>/dev/null) ||
+		die "cannot read the git commit of $REPO_ROOT for the image tag: set IMAGE_TAG"
+	if ! git -C "$REPO_ROOT" diff --quiet HEAD -- 2>/dev/null; then
+		commit+=-dirty
+	fi
+	printf '%s\n' "$commit"
+}
+
+# image_uri is the image the task runs: IMAGE when given, else REGISTRY (or the account's ECR)
+# plus the repository and the git tag.
+image_uri() {
+	if [[ -n ${IMAGE:-} ]]; then
+		printf '%s\n' "$IMAGE"
+		return
+	fi
+	printf '%s/%s:%s\n' "${REGISTRY:-$ECR_REGISTRY}" "$REPOSITORY" "$(image_tag)"
+}
+
+# secret_arn leaves the full ARN of the Secrets Manager secret (with its random suffix) in
+# SECRET_ARN and returns 1 when the secret does not exist or is scheduled for deletion.
+secret_arn() {
+	SECRET_ARN=""
+	if ! aws_get secretsmanager describe-secret --secret-id "$SECRET_NAME" \
+		--query '[ARN, DeletedDate]' --output text; then
+		is_dry_run && SECRET_ARN=arn:$PARTITION:secretsmanager:$AWS_REGION:$AWS_ACCOUNT_ID:secret:$SECRET_NAME-XXXXXX
+		return 1
+	fi
+	local arn deleted
+	read -r arn deleted <<<"$AWS_OUT"
+	SECRET_ARN=$arn
+	[[ -z $deleted || $deleted == None ]]
+}
+
+# default_vpc leaves the id of the region's default VPC in VPC_ID.
+default_vpc() {
+	[[ -n ${VPC_ID:-} ]] && return 0
+	if ! aws_get ec2 describe-vpcs --filters Name=isDefault,Values=true \
+		--query 'Vpcs[0].VpcId' --output text || [[ -z $AWS_OUT ]]; then
+		is_dry_run && VPC_ID=vpc-DEFAULT && return 0
+		return 1
+	fi
+	VPC_ID=$AWS_OUT
+}
