@@ -155,3 +155,9 @@ func pageCounters(ctx context.Context, base string) (appCounters, error) {
 	c := st.Counters
 	return appCounters{Received: c.Received, Matched: c.Matched, Written: c.Written, Failed: c.Failed, Known: true}, nil
 }
+
+// Compile-time checks that both ways of running the app fit runningApp.
+var (
+	_ runningApp = (*processApp)(nil)
+	_ runningApp = (*containerApp)(nil)
+)

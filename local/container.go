@@ -373,3 +373,5 @@ func (a *containerApp) Stop(ctx context.Context, timeout time.Duration) error {
 	}
 	return err
 }
+
+var _ testcontainers.LogConsumer = logConsumer{}

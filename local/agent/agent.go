@@ -285,3 +285,5 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
+
+var _ http.Handler = (*Server)(nil)
