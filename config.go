@@ -112,8 +112,8 @@ func loadConfig(lookup func(string) (string, bool)) (config, error) {
 			AccessToken:       required("ACCESSTOKEN", "the Twitter access token, injected from Secrets Manager"),
 			AccessTokenSecret: required("ACCESSTOKENSECRET", "the Twitter access token secret, injected from Secrets Manager"),
 		}
-		if u, err := url.Parse(c.StreamURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
-			add("TWITTER_STREAM_URL %q is not a base URL; want scheme and host only, e.g. https://stream.twitter.com", c.StreamURL)
+		if u, err := url.Parse(c.StreamURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") {
+			add("TWITTER_STREAM_URL %s is not a base URL; want scheme and host only, e.g. https://stream.twitter.com", quoteURL(c.StreamURL))
 		}
 	}
 
@@ -154,6 +154,15 @@ func loadConfig(lookup func(string) (string, bool)) (config, error) {
 		return config{}, &configError{problems: problems}
 	}
 	return c, nil
+}
+
+// quoteURL quotes a URL for an error message, unless it may carry a credential in its user
+// info ("https://user:password@host"): then the value is not shown at all.
+func quoteURL(raw string) string {
+	if strings.Contains(raw, "@") {
+		return "(value not shown: it contains '@', so it may hold a credential)"
+	}
+	return strconv.Quote(raw)
 }
 
 // firstSet returns the value of the first variable that is set and non-empty.
