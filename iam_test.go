@@ -1,0 +1,304 @@
+package main
+
+// Least privilege, proved against moto_server with IAM enforcement on: the two roles are
+// created by scripts/create-roles.sh itself, so the policies tested are the ones a deployment
+// gets. With the task role's credentials the app can write to its table and cannot read the
+// secret; with the execution role's, ECS can read the secret and cannot write to the table.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/streammatch/streammatch/internal/mototest"
+	"github.com/streammatch/streammatch/secrets"
+)
+
+const (
+	motoAccount   = "123456789012"
+	executionRole = "streammatch-execution-role"
+	taskRole      = "streammatch-task-role"
+)
+
+// policyDocument is an IAM policy as far as these checks read it. Action and Resource may be
+// a string or a list.
+type policyDocument struct {
+	Statement []struct {
+		Effect   string
+		Action   stringList
+		Resource stringList
+	}
+}
+
+type stringList []string
+
+func (l *stringList) UnmarshalJSON(b []byte) error {
+	var one string
+	if json.Unmarshal(b, &one) == nil {
+		*l = []string{one}
+		return nil
+	}
+	return json.Unmarshal(b, (*[]string)(l))
+}
+
+// requireTool finds a tool the test needs; without it the test is skipped, except in CI.
+func requireTool(t *testing.T, path string) {
+	t.Helper()
+	if _, err := exec.LookPath(path); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is required in CI: %v", path, err)
+		}
+		t.Skipf("%s not found: %v", path, err)
+	}
+}
+
+func TestRoles_LeastPrivilegeUnderIAMEnforcement(t *testing.T) {
+	requireTool(t, "aws")
+	script, err := filepath.Abs(filepath.Join("scripts", "create-roles.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireTool(t, script)
+
+	// Enforcement starts only when the test asks for it (reset-auth below): the set-up calls
+	// run as moto's unchecked root, as an administrator would.
+	moto := mototest.Start(t, mototest.WithEnv("INITIAL_NO_AUTH_ACTION_COUNT", "1000000"))
+	ctx := context.Background()
+	admin := moto.AWSConfig(t)
+	secretValue, _ := json.Marshal(map[string]string{
+		"CONSUMERKEY": testCreds.ConsumerKey, "CONSUMERSECRETKEY": testCreds.ConsumerSecret,
+		"ACCESSTOKEN": testCreds.AccessToken, "ACCESSTOKENSECRET": testCreds.AccessTokenSecret,
+	})
+	created, err := secretsmanager.NewFromConfig(admin).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name: aws.String("streammatch/twitter"), SecretString: aws.String(string(secretValue)),
+	})
+	if err != nil {
+		t.Fatalf("create secret: %v", err)
+	}
+	secretARN := aws.ToString(created.ARN)
+	tableARN := "arn:aws:dynamodb:" + mototest.Region + ":" + motoAccount + ":table/twitterStream"
+	if _, err := dynamodb.NewFromConfig(admin).CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName: aws.String("twitterStream"),
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String("user"), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String("date"), AttributeType: types.ScalarAttributeTypeS},
+		},
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String("user"), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String("date"), KeyType: types.KeyTypeRange},
+		},
+		BillingMode: types.BillingModePayPerRequest,
+	}); err != nil {
+		t.Fatalf("create table: %v", err)
+	}
+
+	// The deployment's own script creates both roles and their inline policies.
+	cmd := exec.Command("bash", script)
+	cmd.Env = []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + t.TempDir(),
+		"AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing", "AWS_REGION=" + mototest.Region,
+		"AWS_ENDPOINT_URL=" + moto.URL, "AWS_CONFIG_FILE=" + filepath.Join(t.TempDir(), "none"),
+		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(t.TempDir(), "none"),
+	}
+	for _, name := range []string{"PYENV_ROOT", "PYENV_VERSION"} {
+		if v, ok := os.LookupEnv(name); ok {
+			cmd.Env = append(cmd.Env, name+"="+v)
+		}
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("scripts/create-roles.sh: %v\n%s", err, out)
+	}
+
+	// What the script granted, read back from IAM: exact resources, nothing more.
+	iamc := iam.NewFromConfig(admin)
+	policies := map[string]policyDocument{}
+	for _, role := range []string{executionRole, taskRole} {
+		names, err := iamc.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: aws.String(role)})
+		if err != nil || len(names.PolicyNames) != 1 {
+			t.Fatalf("role %s: inline policies %v, err %v; want exactly one", role, names, err)
+		}
+		attached, err := iamc.ListAttachedRolePolicies(ctx, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String(role)})
+		if err != nil || len(attached.AttachedPolicies) != 0 {
+			t.Errorf("role %s: attached managed policies %v (err %v), want none", role, attached, err)
+		}
+		got, err := iamc.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(role), PolicyName: aws.String(names.PolicyNames[0])})
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, _ := url.QueryUnescape(aws.ToString(got.PolicyDocument))
+		var p policyDocument
+		if err := json.Unmarshal([]byte(doc), &p); err != nil {
+			t.Fatalf("role %s policy: %v\n%s", role, err, doc)
+		}
+		policies[role] = p
+	}
+	grants := func(p policyDocument) map[string][]string {
+		out := map[string][]string{}
+		for _, s := range p.Statement {
+			if s.Effect != "Allow" {
+				continue
+			}
+			for _, a := range s.Action {
+				out[a] = append(out[a], s.Resource...)
+			}
+		}
+		return out
+	}
+	taskGrants, execGrants := grants(policies[taskRole]), grants(policies[executionRole])
+	for action, res := range taskGrants {
+		if !strings.HasPrefix(action, "dynamodb:") || !slices.Equal(res, []string{tableARN}) {
+			t.Errorf("task role grants %s on %v; want only DynamoDB writes on %s", action, res, tableARN)
+		}
+	}
+	if len(taskGrants["dynamodb:BatchWriteItem"]) == 0 {
+		t.Errorf("task role does not grant dynamodb:BatchWriteItem: %v", taskGrants)
+	}
+	if res := execGrants["secretsmanager:GetSecretValue"]; !slices.Equal(res, []string{secretARN}) {
+		t.Errorf("execution role grants GetSecretValue on %v, want exactly the secret %s", res, secretARN)
+	}
+	for action, res := range execGrants {
+		if strings.HasPrefix(action, "dynamodb:") || (slices.Contains(res, "*") && action != "ecr:GetAuthorizationToken") {
+			t.Errorf("execution role grants %s on %v; want no table access and no wildcard beyond ecr:GetAuthorizationToken", action, res)
+		}
+	}
+
+	// moto 5.2 authorizes DynamoDB and Secrets Manager calls against the resource "*" (it has
+	// no per-request resource ARN for them), so a statement scoped to an ARN never matches
+	// there. The resource scoping is checked above; for the enforced calls below, each
+	// policy is put back with its actions unchanged and its resources widened to "*". That
+	// keeps the question moto can answer: which actions each role may perform at all.
+	for role, p := range policies {
+		widened := map[string]any{"Version": "2012-10-17"}
+		var stmts []map[string]any
+		for _, s := range p.Statement {
+			stmts = append(stmts, map[string]any{"Effect": s.Effect, "Action": []string(s.Action), "Resource": "*"})
+		}
+		widened["Statement"] = stmts
+		doc, _ := json.Marshal(widened)
+		if _, err := iamc.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(role),
+			PolicyName: aws.String("widened-for-moto"), PolicyDocument: aws.String(string(doc))}); err != nil {
+			t.Fatal(err)
+		}
+		names, _ := iamc.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: aws.String(role)})
+		for _, n := range names.PolicyNames {
+			if n != "widened-for-moto" {
+				if _, err := iamc.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: aws.String(role), PolicyName: aws.String(n)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+
+	// Credentials of each role, as ECS hands them to the agent and to the container. moto
+	// cannot check a trust policy whose principal is a service (ecs-tasks.amazonaws.com), so
+	// the roles are assumed before enforcement starts.
+	roleCfg := map[string]aws.Config{}
+	for _, role := range []string{executionRole, taskRole} {
+		out, err := sts.NewFromConfig(admin).AssumeRole(ctx, &sts.AssumeRoleInput{
+			RoleArn: aws.String("arn:aws:iam::" + motoAccount + ":role/" + role), RoleSessionName: aws.String("least-privilege-test"),
+		})
+		if err != nil {
+			t.Fatalf("assume %s: %v", role, err)
+		}
+		cfg := admin.Copy()
+		c := out.Credentials
+		cfg.Credentials = credentials.NewStaticCredentialsProvider(aws.ToString(c.AccessKeyId), aws.ToString(c.SecretAccessKey), aws.ToString(c.SessionToken))
+		roleCfg[role] = cfg
+	}
+
+	enforceIAM(t, moto.URL)
+	if _, err := secretsmanager.NewFromConfig(admin).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(secretARN)}); err == nil {
+		t.Fatal("moto answered a caller that is not an IAM identity: enforcement is not on, and nothing below would prove anything")
+	}
+
+	ref := secretARN + ":CONSUMERKEY::"
+	taskDefSecrets := []secrets.Secret{
+		{Name: "CONSUMERKEY", ValueFrom: ref}, {Name: "ACCESSTOKENSECRET", ValueFrom: secretARN + ":ACCESSTOKENSECRET::"},
+	}
+	tests := []struct {
+		role           string
+		canReadSecret  bool
+		canWriteTable  bool
+		resolveSecrets bool
+	}{
+		{taskRole, false, true, false},
+		{executionRole, true, false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.role, func(t *testing.T) {
+			cfg := roleCfg[tc.role]
+			_, err := secretsmanager.NewFromConfig(cfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(secretARN)})
+			checkAllowed(t, "secretsmanager:GetSecretValue on the secret", err, tc.canReadSecret)
+
+			_, err = dynamodb.NewFromConfig(cfg).BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
+				RequestItems: map[string][]types.WriteRequest{"twitterStream": {{PutRequest: &types.PutRequest{Item: map[string]types.AttributeValue{
+					"user": &types.AttributeValueMemberS{Value: "alice"}, "date": &types.AttributeValueMemberS{Value: "2024-05-01T12:00:00Z#1"},
+				}}}}},
+			})
+			checkAllowed(t, "dynamodb:BatchWriteItem on the table", err, tc.canWriteTable)
+
+			// The local run resolves the task definition's secrets as the ECS agent does, with
+			// this role: only the execution role gets values, and a refusal names the secret's
+			// ARN, never a value.
+			env, err := secrets.NewResolver(cfg).Resolve(ctx, taskDefSecrets)
+			if tc.resolveSecrets {
+				if err != nil || len(env) != 2 || env[0].Value != testCreds.ConsumerKey || env[1].Value != testCreds.AccessTokenSecret {
+					t.Errorf("Resolve with the execution role: %d values, err %v; want both values", len(env), err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Resolve with the task role returned %d values, want a refusal", len(env))
+			}
+			if msg := err.Error(); !strings.Contains(msg, secretARN) {
+				t.Errorf("the refusal does not name the secret's ARN:\n%s", redact(msg))
+			}
+			assertNoSecret(t, map[string]string{"Resolve error": err.Error()})
+		})
+	}
+}
+
+// enforceIAM makes moto check every later request against IAM policies, using its
+// /moto-api/reset-auth endpoint (the body is the new INITIAL_NO_AUTH_ACTION_COUNT).
+func enforceIAM(t *testing.T, motoURL string) {
+	t.Helper()
+	resp, err := http.Post(motoURL+"/moto-api/reset-auth", "text/plain", strings.NewReader("0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("moto reset-auth: %s", resp.Status)
+	}
+}
+
+// checkAllowed fails unless err shows the call was allowed (nil) or denied (HTTP 403), as
+// wanted.
+func checkAllowed(t *testing.T, what string, err error, allowed bool) {
+	t.Helper()
+	var re *awshttp.ResponseError
+	denied := errors.As(err, &re) && re.HTTPStatusCode() == http.StatusForbidden
+	switch {
+	case allowed && err != nil:
+		t.Errorf("%s: got %v, want it allowed", what, err)
+	case !allowed && !denied:
+		t.Errorf("%s: got %v, want it denied with 403", what, err)
+	}
+}
