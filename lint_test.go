@@ -1,0 +1,152 @@
+package main
+
+// The task definition lint as a gate on the repository's own taskdef.json: it must pass, and
+// each way of weakening it that Security Hub flags must trip exactly the one matching rule.
+
+import (
+	"encoding/json"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/streammatch/streammatch/secrets"
+)
+
+// repoTaskDefinition loads taskdef.json with example values for its placeholders, as the
+// deploy script fills them, and returns it as generic JSON for the cases to change.
+func repoTaskDefinition(t *testing.T) map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile("taskdef.json")
+	if err != nil {
+		t.Fatalf("the repository's task definition: %v", err)
+	}
+	vars := map[string]string{}
+	for _, name := range secrets.Placeholders(string(raw)) {
+		vars[name] = "example"
+	}
+	for k, v := range map[string]string{
+		"AWS_REGION": "us-east-1", "AWS_ACCOUNT_ID": "123456789012", "APP_NAME": "streammatch", "CPU_ARCHITECTURE": "X86_64",
+		"EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/streammatch-execution-role",
+		"TASK_ROLE_ARN":      "arn:aws:iam::123456789012:role/streammatch-task-role",
+		"SECRET_ARN":         "arn:aws:secretsmanager:us-east-1:123456789012:secret:streammatch/twitter-AbCdEf",
+		"IMAGE":              "123456789012.dkr.ecr.us-east-1.amazonaws.com/streammatch:abc",
+		"TABLE_NAME":         "twitterStream", "LOG_GROUP": "/ecs/streammatch", "FILTER": "golang", "SOURCE": "twitter",
+	} {
+		if _, used := vars[k]; used {
+			vars[k] = v
+		}
+	}
+	td, err := secrets.LoadTaskDefinition("taskdef.json", vars)
+	if err != nil {
+		t.Fatalf("LoadTaskDefinition(taskdef.json): %v", err)
+	}
+	filled := string(raw)
+	for k, v := range vars {
+		filled = strings.ReplaceAll(filled, "${"+k+"}", v)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(filled), &doc); err != nil {
+		t.Fatalf("taskdef.json: %v", err)
+	}
+	if len(td.ContainerDefinitions) != 1 {
+		t.Fatalf("taskdef.json has %d containers; these cases change the first and expect one", len(td.ContainerDefinitions))
+	}
+	return doc
+}
+
+func lintJSON(t *testing.T, doc map[string]any) (*secrets.TaskDefinition, []string) {
+	t.Helper()
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var td secrets.TaskDefinition
+	if err := json.Unmarshal(b, &td); err != nil {
+		t.Fatal(err)
+	}
+	var rules []string
+	for _, f := range secrets.Lint(&td) {
+		rules = append(rules, f.Rule)
+	}
+	return &td, rules
+}
+
+func container(doc map[string]any) map[string]any {
+	return doc["containerDefinitions"].([]any)[0].(map[string]any)
+}
+
+func addEnv(name, value string) func(map[string]any) {
+	return func(doc map[string]any) {
+		c := container(doc)
+		env, _ := c["environment"].([]any)
+		c["environment"] = append(env, map[string]any{"name": name, "value": value})
+	}
+}
+
+func TestTaskDefinition_LintGatesTheRepositoryFile(t *testing.T) {
+	set := func(key string, v any) func(map[string]any) {
+		return func(doc map[string]any) { container(doc)[key] = v }
+	}
+	unset := func(key string) func(map[string]any) {
+		return func(doc map[string]any) { delete(container(doc), key) }
+	}
+	tests := []struct {
+		name   string
+		change func(map[string]any)
+		want   []string
+	}{
+		{"as committed", func(map[string]any) {}, nil},
+		{"API key in environment", addEnv("TWITTER_API_KEY", "abc"), []string{secrets.RuleCredentialInEnvironment}},
+		{"secret in environment", addEnv("CLIENT_SECRET", "abc"), []string{secrets.RuleCredentialInEnvironment}},
+		{"token in environment", addEnv("X_BEARER_TOKEN", "abc"), []string{secrets.RuleCredentialInEnvironment}},
+		{"password in environment", addEnv("DB_PASSWORD", "abc"), []string{secrets.RuleCredentialInEnvironment}},
+		{"writable root filesystem", set("readonlyRootFilesystem", false), []string{secrets.RuleWritableRootFilesystem}},
+		{"root filesystem left to the default", unset("readonlyRootFilesystem"), []string{secrets.RuleWritableRootFilesystem}},
+		{"root user", set("user", "0:0"), []string{secrets.RuleRootUser}},
+		{"root by name", set("user", "root"), []string{secrets.RuleRootUser}},
+		{"user left to the image", unset("user"), []string{secrets.RuleRootUser}},
+		{"privileged", set("privileged", true), []string{secrets.RulePrivileged}},
+		{"secret ARN read by the app", addEnv("TWITTER_CREDENTIALS", "arn:aws:secretsmanager:us-east-1:123456789012:secret:streammatch/twitter-AbCdEf"),
+			[]string{secrets.RuleSecretNotByValueFrom}},
+		{"parameter ARN read by the app", addEnv("TWITTER_SETTINGS", "arn:aws:ssm:us-east-1:123456789012:parameter/streammatch/twitter/CONSUMERKEY"),
+			[]string{secrets.RuleSecretNotByValueFrom}},
+		{"host network", func(doc map[string]any) { doc["networkMode"] = "host" }, []string{secrets.RuleHostNetwork}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := repoTaskDefinition(t)
+			tc.change(doc)
+			_, rules := lintJSON(t, doc)
+			if !slices.Equal(rules, tc.want) {
+				t.Errorf("Lint rules: got %q, want %q", rules, tc.want)
+			}
+		})
+	}
+}
+
+// TestTaskDefinition_AppSecretsOnlyThroughValueFrom checks what Lint cannot see in the blog's
+// run-together names (CONSUMERKEY has no word part KEY): every variable the service treats as
+// a secret comes from secrets[].valueFrom, never from environment.
+func TestTaskDefinition_AppSecretsOnlyThroughValueFrom(t *testing.T) {
+	td, _ := lintJSON(t, repoTaskDefinition(t))
+	c := td.ContainerDefinitions[0]
+	fromSecrets := map[string]bool{}
+	for _, s := range c.Secrets {
+		fromSecrets[s.Name] = true
+		if _, err := secrets.ParseValueFrom(s.ValueFrom); err != nil {
+			t.Errorf("secret %s: valueFrom does not parse: %v", s.Name, err)
+		}
+	}
+	for _, name := range secretNames {
+		if !fromSecrets[name] {
+			t.Errorf("%s is not among the container's secrets", name)
+		}
+	}
+	for _, e := range c.Environment {
+		if slices.Contains(secretNames, e.Name) {
+			t.Errorf("%s is in environment, where anyone with ecs:DescribeTaskDefinition reads it", e.Name)
+		}
+	}
+
+}
