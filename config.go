@@ -16,11 +16,28 @@ import (
 )
 
 // secretNames are the variables ECS injects from Secrets Manager (or SSM) through the task
-// definition's `secrets`. Their values are never printed: not in errors, logs, pages or JSON.
+// definition's `secrets` for SOURCE=twitter (the blog's names). Their values are never printed:
+// not in errors, logs, pages or JSON.
 var secretNames = []string{"CONSUMERKEY", "CONSUMERSECRETKEY", "ACCESSTOKEN", "ACCESSTOKENSECRET"}
 
+// sourceSecretNames are the secret variables each SOURCE reads; the status page lists the
+// running source's, so that an operator sees exactly the secrets the task needs.
+var sourceSecretNames = map[string][]string{
+	"twitter":  secretNames,
+	"x":        {"X_BEARER_TOKEN"},
+	"mastodon": {"MASTODON_ACCESS_TOKEN"},
+}
+
 // sources lists the valid values of SOURCE.
-var sources = []string{"twitter"}
+var sources = []string{"twitter", "x", "mastodon"}
+
+// defaultStallTimeouts are three heartbeat intervals of each stream: Twitter v1.1 sent a
+// keep-alive every 30 s, X v2 sends one every 20 s, Mastodon a ":thump" every 15 s.
+var defaultStallTimeouts = map[string]string{
+	"twitter":  "90s",
+	"x":        stream.DefaultXStallTimeout.String(),
+	"mastodon": stream.DefaultMastodonStallTimeout.String(),
+}
 
 // regionPattern accepts AWS region names such as us-west-2, eu-central-1, us-gov-west-1.
 var regionPattern = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
@@ -29,12 +46,20 @@ var regionPattern = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 // down as plain values. The variable names of the blog's task definition are kept, so that its
 // task definition works unchanged.
 type config struct {
-	Table        string
-	Region       string
-	Track        []string
-	Source       string
-	Credentials  stream.Credentials
-	StreamURL    string
+	Table       string
+	Region      string
+	Track       []string
+	Source      string
+	Credentials stream.Credentials
+	StreamURL   string
+	// XBearerToken is the app-only token for SOURCE=x; XStreamURL is the API host.
+	XBearerToken stream.Token
+	XStreamURL   string
+	// MastodonURL is the instance for SOURCE=mastodon; MastodonToken a user access token.
+	MastodonURL   string
+	MastodonToken stream.Token
+	// SecretNames are the secret variables of Source, for the status page.
+	SecretNames  []string
 	HTTPAddr     string
 	LogLevel     slog.Level
 	StallTimeout time.Duration
@@ -112,10 +137,25 @@ func loadConfig(lookup func(string) (string, bool)) (config, error) {
 			AccessToken:       required("ACCESSTOKEN", "the Twitter access token, injected from Secrets Manager"),
 			AccessTokenSecret: required("ACCESSTOKENSECRET", "the Twitter access token secret, injected from Secrets Manager"),
 		}
-		if u, err := url.Parse(c.StreamURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") {
+		if !isBaseURL(c.StreamURL) {
 			add("TWITTER_STREAM_URL %s is not a base URL; want scheme and host only, e.g. https://stream.twitter.com", quoteURL(c.StreamURL))
 		}
 	}
+	if c.Source == "x" {
+		c.XBearerToken = stream.Token(required("X_BEARER_TOKEN", "the X app-only bearer token, injected from Secrets Manager"))
+		c.XStreamURL = optional("X_STREAM_URL", "https://api.x.com")
+		if !isBaseURL(c.XStreamURL) {
+			add("X_STREAM_URL %s is not a base URL; want scheme and host only, e.g. https://api.x.com", quoteURL(c.XStreamURL))
+		}
+	}
+	if c.Source == "mastodon" {
+		c.MastodonToken = stream.Token(required("MASTODON_ACCESS_TOKEN", "a Mastodon user access token with read:statuses, injected from Secrets Manager"))
+		c.MastodonURL = strings.TrimSpace(required("MASTODON_URL", "the instance's base URL, e.g. https://mastodon.social"))
+		if c.MastodonURL != "" && !isBaseURL(c.MastodonURL) {
+			add("MASTODON_URL %s is not a base URL; want scheme and host only, e.g. https://mastodon.social", quoteURL(c.MastodonURL))
+		}
+	}
+	c.SecretNames = sourceSecretNames[c.Source]
 
 	if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		add("HTTP_ADDR %q is not host:port; want e.g. :8080 or 127.0.0.1:8080", c.HTTPAddr)
@@ -136,7 +176,7 @@ func loadConfig(lookup func(string) (string, bool)) (config, error) {
 		add("LOG_LEVEL %q is not a level; want debug, info, warn or error", lvl)
 	}
 
-	stall := optional("STALL_TIMEOUT", "90s")
+	stall := optional("STALL_TIMEOUT", orString(defaultStallTimeouts[c.Source], "90s"))
 	if d, err := time.ParseDuration(stall); err != nil || d <= 0 {
 		add("STALL_TIMEOUT %q is not a positive duration; want e.g. 90s (Twitter's rule)", stall)
 	} else {
@@ -154,6 +194,20 @@ func loadConfig(lookup func(string) (string, bool)) (config, error) {
 		return config{}, &configError{problems: problems}
 	}
 	return c, nil
+}
+
+// isBaseURL reports whether raw is an http(s) URL with a host and no path, query or user info.
+func isBaseURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil &&
+		(u.Path == "" || u.Path == "/") && u.RawQuery == "" && u.Fragment == ""
+}
+
+func orString(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
 }
 
 // quoteURL quotes a URL for an error message, unless it may carry a credential in its user

@@ -89,7 +89,7 @@ func TestLoadConfig_ReportsEveryProblemAtOnce(t *testing.T) {
 			"CONSUMERKEY is not set", "CONSUMERSECRETKEY is not set", "ACCESSTOKEN is not set", "ACCESSTOKENSECRET is not set"}},
 		{"set but empty", with(validEnv(), "DYNAMODBTABLE", "", "CONSUMERKEY", "  ", "FILTER", ""), []string{
 			"DYNAMODBTABLE is set but empty", "CONSUMERKEY is set but empty", "FILTER is set but empty"}},
-		{"unknown source lists the valid ones", with(validEnv(), "SOURCE", "myspace"), []string{`SOURCE "myspace" is not known; want one of: twitter`}},
+		{"unknown source lists the valid ones", with(validEnv(), "SOURCE", "myspace"), []string{`SOURCE "myspace" is not known; want one of: twitter, x, mastodon`}},
 		{"term over 60 bytes", with(validEnv(), "FILTER", "ok,"+long), []string{"FILTER: ", "61 bytes", "1-60 bytes"}},
 		{"more than 400 terms", with(validEnv(), "FILTER", many), []string{"FILTER: ", "400"}},
 		{"bad values", with(validEnv(), "HTTP_ADDR", "8080", "STALL_TIMEOUT", "soon", "LOG_LEVEL", "loud", "AWSREGION", "Oregon", "TWITTER_STREAM_URL", "ftp://x/y", "QUEUE_SIZE", "3"), []string{
@@ -113,6 +113,76 @@ func TestLoadConfig_ReportsEveryProblemAtOnce(t *testing.T) {
 				if v := validEnv()[name]; strings.Contains(err.Error(), v) {
 					t.Errorf("error leaks the value of %s:\n%v", name, err)
 				}
+			}
+		})
+	}
+}
+
+func TestLoadConfig_EachSourceNeedsItsOwnSecrets(t *testing.T) {
+	noTwitter := with(validEnv(), "CONSUMERKEY", "<unset>", "CONSUMERSECRETKEY", "<unset>", "ACCESSTOKEN", "<unset>", "ACCESSTOKENSECRET", "<unset>")
+	tests := []struct {
+		name        string
+		env         map[string]string
+		wantErr     []string
+		wantSecrets []string
+		wantStall   time.Duration
+		check       func(t *testing.T, c config)
+	}{
+		{name: "twitter keeps the blog's four names", env: validEnv(),
+			wantSecrets: []string{"CONSUMERKEY", "CONSUMERSECRETKEY", "ACCESSTOKEN", "ACCESSTOKENSECRET"}, wantStall: 90 * time.Second},
+		{name: "x", env: with(noTwitter, "SOURCE", "x", "X_BEARER_TOKEN", "xb-SECRET-VALUE-5"),
+			wantSecrets: []string{"X_BEARER_TOKEN"}, wantStall: 60 * time.Second,
+			check: func(t *testing.T, c config) {
+				if string(c.XBearerToken) != "xb-SECRET-VALUE-5" || c.XStreamURL != "https://api.x.com" {
+					t.Errorf("x: got url %q and a token of %d bytes", c.XStreamURL, len(c.XBearerToken))
+				}
+			}},
+		{name: "x needs its token, not Twitter's", env: with(noTwitter, "SOURCE", "x"),
+			wantErr: []string{"X_BEARER_TOKEN is not set"}},
+		{name: "x URL must be a base URL", env: with(noTwitter, "SOURCE", "x", "X_BEARER_TOKEN", "t", "X_STREAM_URL", "https://api.x.com/2/tweets"),
+			wantErr: []string{`X_STREAM_URL "https://api.x.com/2/tweets" is not a base URL`}},
+		{name: "mastodon", env: with(noTwitter, "SOURCE", "mastodon", "MASTODON_URL", "https://mastodon.example", "MASTODON_ACCESS_TOKEN", "mt-SECRET-VALUE-6", "STALL_TIMEOUT", "30s"),
+			wantSecrets: []string{"MASTODON_ACCESS_TOKEN"}, wantStall: 30 * time.Second,
+			check: func(t *testing.T, c config) {
+				if string(c.MastodonToken) != "mt-SECRET-VALUE-6" || c.MastodonURL != "https://mastodon.example" {
+					t.Errorf("mastodon: got url %q and a token of %d bytes", c.MastodonURL, len(c.MastodonToken))
+				}
+			}},
+		{name: "mastodon needs an instance and a token", env: with(noTwitter, "SOURCE", "mastodon"),
+			wantErr: []string{"MASTODON_URL is not set", "MASTODON_ACCESS_TOKEN is not set"}},
+		{name: "mastodon URL without user info", env: with(noTwitter, "SOURCE", "mastodon", "MASTODON_ACCESS_TOKEN", "t", "MASTODON_URL", "https://u:p@m.example"),
+			wantErr: []string{"MASTODON_URL"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := loadConfig(envOf(tt.env))
+			if len(tt.wantErr) > 0 {
+				if err == nil {
+					t.Fatal("loadConfig: got nil error, want problems")
+				}
+				for _, w := range tt.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error does not mention %q:\n%v", w, err)
+					}
+				}
+				for _, v := range []string{"xb-SECRET", "mt-SECRET", "SECRET-VALUE"} {
+					if strings.Contains(err.Error(), v) {
+						t.Errorf("error leaks a secret value:\n%v", err)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("loadConfig: %v", err)
+			}
+			if strings.Join(c.SecretNames, ",") != strings.Join(tt.wantSecrets, ",") {
+				t.Errorf("secret names: got %v, want %v", c.SecretNames, tt.wantSecrets)
+			}
+			if c.StallTimeout != tt.wantStall {
+				t.Errorf("stall timeout: got %v, want %v", c.StallTimeout, tt.wantStall)
+			}
+			if tt.check != nil {
+				tt.check(t, c)
 			}
 		})
 	}

@@ -43,18 +43,14 @@ func serve(ctx context.Context, args []string, lookupEnv func(string) (string, b
 		return fmt.Errorf("dynamodb client: %w", err)
 	}
 	writer := store.NewWriter(ddb, store.Config{Table: cfg.Table, QueueSize: cfg.QueueSize}, logger)
-	source, err := stream.NewTwitterSource(stream.TwitterConfig{
-		BaseURL:      cfg.StreamURL,
-		Credentials:  cfg.Credentials,
-		Track:        cfg.Track,
-		StallTimeout: cfg.StallTimeout,
-		Logger:       logger,
-	})
+	source, err := newSource(cfg, logger)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	worker := stream.NewWorker(source, matcher, writer, logger)
 	status := newStatus(cfg, started, worker, writer)
+	// Until the fingerprints are computed the page lists the source's secret names, set.
+	status.setFingerprints(pendingSecrets(cfg.SecretNames))
 	server, err := web.NewServer(web.Config{Addr: cfg.HTTPAddr, Logger: logger}, status)
 	if err != nil {
 		return fmt.Errorf("web server: %w", err)
@@ -64,7 +60,7 @@ func serve(ctx context.Context, args []string, lookupEnv func(string) (string, b
 	// computed once, in the background, after the server is up: readiness does not wait for
 	// them, and the memory is handed back to the OS afterwards.
 	go func() {
-		status.setFingerprints(secretFingerprints(lookupEnv))
+		status.setFingerprints(secretFingerprints(cfg.SecretNames, lookupEnv))
 		debug.FreeOSMemory()
 	}()
 
@@ -115,10 +111,47 @@ func serve(ctx context.Context, args []string, lookupEnv func(string) (string, b
 	return err
 }
 
-// secretFingerprints computes the page's fingerprint of each injected secret.
-func secretFingerprints(lookupEnv func(string) (string, bool)) []web.SecretInfo {
-	out := make([]web.SecretInfo, 0, len(secretNames))
-	for _, name := range secretNames {
+// newSource builds the stream source SOURCE names.
+func newSource(cfg config, logger *slog.Logger) (stream.Source, error) {
+	switch cfg.Source {
+	case "x":
+		return stream.NewXSource(stream.XConfig{
+			BaseURL:      cfg.XStreamURL,
+			Token:        cfg.XBearerToken,
+			Track:        cfg.Track,
+			StallTimeout: cfg.StallTimeout,
+			Logger:       logger,
+		})
+	case "mastodon":
+		return stream.NewMastodonSource(stream.MastodonConfig{
+			BaseURL:      cfg.MastodonURL,
+			Token:        cfg.MastodonToken,
+			StallTimeout: cfg.StallTimeout,
+			Logger:       logger,
+		})
+	}
+	return stream.NewTwitterSource(stream.TwitterConfig{
+		BaseURL:      cfg.StreamURL,
+		Credentials:  cfg.Credentials,
+		Track:        cfg.Track,
+		StallTimeout: cfg.StallTimeout,
+		Logger:       logger,
+	})
+}
+
+// pendingSecrets lists the secrets as set, without fingerprints, until those are computed.
+func pendingSecrets(names []string) []web.SecretInfo {
+	out := make([]web.SecretInfo, 0, len(names))
+	for _, name := range names {
+		out = append(out, web.SecretInfo{Name: name, Set: true})
+	}
+	return out
+}
+
+// secretFingerprints computes the page's fingerprint of each injected secret of the source.
+func secretFingerprints(names []string, lookupEnv func(string) (string, bool)) []web.SecretInfo {
+	out := make([]web.SecretInfo, 0, len(names))
+	for _, name := range names {
 		v, ok := lookupEnv(name)
 		info := web.SecretInfo{Name: name, Set: ok && v != ""}
 		if info.Set {
