@@ -49,8 +49,6 @@ func serve(ctx context.Context, args []string, lookupEnv func(string) (string, b
 	}
 	worker := stream.NewWorker(source, matcher, writer, logger)
 	status := newStatus(cfg, started, worker, writer)
-	// Until the fingerprints are computed the page lists the source's secret names, set.
-	status.setFingerprints(pendingSecrets(cfg.SecretNames))
 	server, err := web.NewServer(web.Config{Addr: cfg.HTTPAddr, Logger: logger}, status)
 	if err != nil {
 		return fmt.Errorf("web server: %w", err)
@@ -137,15 +135,6 @@ func newSource(cfg config, logger *slog.Logger) (stream.Source, error) {
 		StallTimeout: cfg.StallTimeout,
 		Logger:       logger,
 	})
-}
-
-// pendingSecrets lists the secrets as set, without fingerprints, until those are computed.
-func pendingSecrets(names []string) []web.SecretInfo {
-	out := make([]web.SecretInfo, 0, len(names))
-	for _, name := range names {
-		out = append(out, web.SecretInfo{Name: name, Set: true})
-	}
-	return out
 }
 
 // secretFingerprints computes the page's fingerprint of each injected secret of the source.

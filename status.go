@@ -30,8 +30,9 @@ var _ web.Status = (*status)(nil)
 
 func newStatus(cfg config, started time.Time, worker *stream.Worker, writer *store.Writer) *status {
 	s := &status{cfg: cfg, started: started, worker: worker, writer: writer, loops: map[string]string{}}
-	// Until the fingerprints are computed the page lists the names, set, without a fingerprint.
-	for _, name := range secretNames {
+	// Until the fingerprints are computed the page lists the source's secret names, set,
+	// without a fingerprint.
+	for _, name := range cfg.SecretNames {
 		s.secrets = append(s.secrets, web.SecretInfo{Name: name, Set: true})
 	}
 	return s
