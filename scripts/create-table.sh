@@ -10,6 +10,7 @@ main() {
 	step "create-table: DynamoDB table $TABLE_NAME"
 	if aws_get dynamodb describe-table --table-name "$TABLE_NAME" --query Table.TableStatus --output text; then
 		log "table $TABLE_NAME exists ($AWS_OUT), reusing it"
+		[[ $AWS_OUT == ACTIVE ]] && return
 	else
 		aws_do dynamodb create-table --table-name "$TABLE_NAME" \
 			--attribute-definitions AttributeName=user,AttributeType=S AttributeName=date,AttributeType=S \

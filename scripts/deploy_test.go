@@ -1,0 +1,1042 @@
+package scripts_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/streammatch/streammatch/internal/mototest"
+)
+
+const (
+	account   = "123456789012" // moto's account id
+	region    = mototest.Region
+	appName   = "streammatch"
+	tableName = "twitterStream"
+	// testImage is deployed with IMAGE=..., which skips build and push: moto has ECR's API but
+	// no registry. The image path is covered by TestImage_BuildsOfflineRunsReadOnlyAndPushes.
+	testImage = account + ".dkr.ecr." + region + ".amazonaws.com/" + appName + ":test"
+)
+
+var secretKeys = []string{"CONSUMERKEY", "CONSUMERSECRETKEY", "ACCESSTOKEN", "ACCESSTOKENSECRET"}
+
+// requireTool returns the path of a tool the test needs. A missing tool skips the test on a
+// developer machine but fails it in CI, where it means the machine is not set up.
+func requireTool(t *testing.T, name, install string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	msg := fmt.Sprintf("%s is not on PATH (%s)", name, install)
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// repoRoot walks up from the package directory to the directory holding go.mod.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test's directory")
+		}
+		dir = parent
+	}
+}
+
+// baseEnv keeps from the test's environment only what the AWS CLI (a pyenv shim), podman and
+// the scripts need to start. Everything else, above all any real AWS credentials, profile or
+// endpoint of the developer running the tests, stays out.
+func baseEnv() []string {
+	keep := map[string]bool{
+		"PATH": true, "HOME": true, "USER": true, "TMPDIR": true, "LANG": true, "LC_ALL": true,
+		"LC_CTYPE": true, "PYENV_ROOT": true, "PYENV_VERSION": true, "VIRTUAL_ENV": true,
+		"PYTHONPATH": true, "XDG_RUNTIME_DIR": true, "CONTAINERS_CONF": true,
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if keep[name] {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func randomHex(t *testing.T, n int) string {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// harness runs the scripts with a fixed environment and an `aws` shim first on PATH that
+// appends each call's argv to a file, so a test can prove what reached a command line.
+type harness struct {
+	t       *testing.T
+	root    string
+	env     []string
+	argvLog string
+
+	mu     sync.Mutex
+	output bytes.Buffer // everything every script printed, for the secret-leak check
+}
+
+func newHarness(t *testing.T, endpoint string, extraEnv ...string) *harness {
+	t.Helper()
+	realAWS := requireTool(t, "aws", "pip install awscli, or AWS CLI v2")
+	requireTool(t, "bash", "apt-get install bash")
+	dir := t.TempDir()
+	shimDir := filepath.Join(dir, "bin")
+	if err := os.Mkdir(shimDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	argvLog := filepath.Join(dir, "aws-argv.log")
+	shim := "#!/usr/bin/env bash\nprintf '%s\\n' \"$*\" >>" + strconv.Quote(argvLog) + "\nexec " +
+		strconv.Quote(realAWS) + " \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(shimDir, "aws"), []byte(shim), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(argvLog, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	env := baseEnv()
+	for i, kv := range env {
+		if strings.HasPrefix(kv, "PATH=") {
+			env[i] = "PATH=" + shimDir + string(os.PathListSeparator) + strings.TrimPrefix(kv, "PATH=")
+		}
+	}
+	env = append(env,
+		"AWS_ENDPOINT_URL="+endpoint,
+		"AWS_ACCESS_KEY_ID=testing",
+		"AWS_SECRET_ACCESS_KEY=testing",
+		"AWS_REGION="+region,
+		"AWS_DEFAULT_REGION="+region,
+		// No ~/.aws of the developer: nothing but the variables above configures the CLI.
+		"AWS_CONFIG_FILE="+filepath.Join(dir, "no-config"),
+		"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(dir, "no-credentials"),
+		"TMPDIR="+dir,
+	)
+	env = append(env, extraEnv...)
+	return &harness{t: t, root: repoRoot(t), env: env, argvLog: argvLog}
+}
+
+// run runs scripts/NAME.sh with extra NAME=value settings and returns its combined output.
+func (h *harness) run(script string, extraEnv ...string) (string, error) {
+	h.t.Helper()
+	cmd := exec.Command("bash", filepath.Join(h.root, "scripts", script+".sh"))
+	cmd.Dir = h.root
+	cmd.Env = append(slices.Clone(h.env), extraEnv...)
+	out, err := cmd.CombinedOutput()
+	h.mu.Lock()
+	h.output.Write(out)
+	h.mu.Unlock()
+	return string(out), err
+}
+
+// mustRun runs a script that must succeed.
+func (h *harness) mustRun(script string, extraEnv ...string) string {
+	h.t.Helper()
+	out, err := h.run(script, extraEnv...)
+	if err != nil {
+		h.t.Fatalf("scripts/%s.sh: %v\n%s", script, err, out)
+	}
+	return out
+}
+
+// aws runs the AWS CLI with the harness's environment and decodes its JSON output into v.
+func (h *harness) aws(v any, args ...string) error {
+	h.t.Helper()
+	cmd := exec.Command("aws", append(args, "--output", "json")...)
+	cmd.Env = h.env
+	cmd.Path = filepath.Join(filepath.Dir(h.argvLog), "bin", "aws")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("aws %s: %w: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	if v == nil || len(bytes.TrimSpace(out)) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(out, v); err != nil {
+		return fmt.Errorf("aws %s: decode %q: %w", strings.Join(args, " "), out, err)
+	}
+	return nil
+}
+
+func (h *harness) mustAWS(v any, args ...string) {
+	h.t.Helper()
+	if err := h.aws(v, args...); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// assertNoLeak fails when any secret value appears in what the scripts printed or in the argv
+// of any aws process. The message names the key, never the value.
+func (h *harness) assertNoLeak(secrets map[string]string) {
+	h.t.Helper()
+	argv, err := os.ReadFile(h.argvLog)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.mu.Lock()
+	output := h.output.String()
+	h.mu.Unlock()
+	for key, value := range secrets {
+		if strings.Contains(output, value) {
+			h.t.Errorf("the value of %s appears in the scripts' output", key)
+		}
+		if strings.Contains(string(argv), value) {
+			h.t.Errorf("the value of %s appears on an aws command line", key)
+		}
+	}
+}
+
+// writeSecretsFile writes a dotenv file with fresh values that need escaping in JSON (a quote,
+// a backslash, a space) and returns the path and the values.
+func writeSecretsFile(t *testing.T) (string, map[string]string) {
+	t.Helper()
+	values := map[string]string{
+		"CONSUMERKEY":       "ck-" + randomHex(t, 8) + `"q`,
+		"CONSUMERSECRETKEY": "cs-" + randomHex(t, 12) + `\b`,
+		"ACCESSTOKEN":       "at-" + randomHex(t, 10),
+		"ACCESSTOKENSECRET": "ats " + randomHex(t, 12),
+	}
+	var b strings.Builder
+	b.WriteString("# test credentials\n")
+	for _, key := range secretKeys {
+		if key == "ACCESSTOKENSECRET" {
+			fmt.Fprintf(&b, "export %s='%s'\n", key, values[key])
+			continue
+		}
+		fmt.Fprintf(&b, "%s=%s\n", key, values[key])
+	}
+	path := filepath.Join(t.TempDir(), "twitter.env")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, values
+}
+
+func TestScripts_ShellcheckClean(t *testing.T) {
+	shellcheck := requireTool(t, "shellcheck", "apt-get install shellcheck")
+	root := repoRoot(t)
+	var files []string
+	for _, pattern := range []string{"scripts/*.sh", ".ci/*.sh", ".ci/run"} {
+		matches, err := filepath.Glob(filepath.Join(root, pattern))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, matches...)
+	}
+	if len(files) < 12 {
+		t.Fatalf("found %d scripts, want the 12 in scripts/ at least: %v", len(files), files)
+	}
+	// All files in one call, with -x, so that `source lib.sh` is followed and checked too.
+	cmd := exec.Command(shellcheck, append([]string{"-x"}, files...)...)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("shellcheck: %v\n%s", err, out)
+	}
+	for _, f := range files {
+		if filepath.Ext(f) != ".sh" || strings.HasSuffix(f, "lib.sh") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasPrefix(src, []byte("#!/usr/bin/env bash\n")) || !bytes.Contains(src, []byte("\nset -euo pipefail\n")) {
+			t.Errorf("%s: want #!/usr/bin/env bash and set -euo pipefail", f)
+		}
+	}
+}
+
+// closedPortURL returns an http URL on which nothing listens: any AWS call would fail.
+func closedPortURL(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + l.Addr().String()
+	l.Close()
+	return url
+}
+
+func TestDeploy_DryRunMakesNoAWSCall(t *testing.T) {
+	for _, store := range []string{"secretsmanager", "ssm"} {
+		t.Run(store, func(t *testing.T) {
+			secretsFile, secrets := writeSecretsFile(t)
+			h := newHarness(t, closedPortURL(t),
+				"DRY_RUN=1", "SECRET_STORE="+store, "SECRETS_FILE="+secretsFile, "IMAGE_TAG=dryrun")
+			deploy := h.mustRun("deploy")
+			teardown := h.mustRun("teardown")
+
+			argv, err := os.ReadFile(h.argvLog)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(argv) != 0 {
+				t.Errorf("DRY_RUN=1 ran aws; got calls:\n%s\nwant none", argv)
+			}
+			for _, want := range []string{
+				"[dry-run] + aws dynamodb create-table",
+				"[dry-run] + aws iam create-role --role-name streammatch-execution-role",
+				"[dry-run] + aws logs create-log-group --log-group-name /ecs/streammatch",
+				"[dry-run] + aws ecr create-repository --repository-name streammatch --image-scanning-configuration scanOnPush=true",
+				"[dry-run] + aws ecr get-login-password | docker login --username AWS --password-stdin",
+				"[dry-run] + aws ecs create-cluster --cluster-name streammatch",
+				"[dry-run] + aws ecs register-task-definition --cli-input-json file://",
+				"[dry-run] + aws ecs run-task --cluster streammatch",
+			} {
+				if !strings.Contains(deploy, want) {
+					t.Errorf("deploy output lacks %q; got:\n%s", want, deploy)
+				}
+			}
+			wantSecret := "[dry-run] + aws secretsmanager create-secret --name streammatch/twitter"
+			if store == "ssm" {
+				wantSecret = "[dry-run] + aws ssm put-parameter --name /streammatch/twitter/CONSUMERKEY --type SecureString"
+			}
+			if !strings.Contains(deploy, wantSecret) {
+				t.Errorf("deploy output lacks %q; got:\n%s", wantSecret, deploy)
+			}
+			if !strings.Contains(teardown, "[dry-run] + aws ecs list-tasks") {
+				t.Errorf("teardown output lacks the list-tasks call; got:\n%s", teardown)
+			}
+			h.assertNoLeak(secrets)
+		})
+	}
+}
+
+// The shapes of the AWS CLI answers the deploy test reads.
+type (
+	stringList []string
+	statement  struct {
+		Sid       string
+		Effect    string
+		Action    stringList
+		Resource  stringList
+		Principal map[string]stringList
+		Condition map[string]map[string]stringList
+	}
+	policyDocument struct {
+		Statement []statement
+	}
+	containerDefinition struct {
+		Name        string
+		Image       string
+		Memory      int
+		User        string
+		Privileged  bool
+		Environment []struct{ Name, Value string }
+		Secrets     []struct{ Name, ValueFrom string }
+		HealthCheck struct {
+			Command                                 []string
+			Interval, Timeout, Retries, StartPeriod int
+		}
+		ReadonlyRootFilesystem bool
+		LinuxParameters        struct {
+			Capabilities struct{ Drop []string }
+		}
+		LogConfiguration struct {
+			LogDriver string
+			Options   map[string]string
+		}
+	}
+	taskDefinition struct {
+		TaskDefinitionArn    string
+		Revision             int
+		NetworkMode          string
+		Cpu, Memory          string
+		ExecutionRoleArn     string
+		TaskRoleArn          string
+		ContainerDefinitions []containerDefinition
+	}
+)
+
+// UnmarshalJSON accepts IAM's "one string or a list of strings".
+func (l *stringList) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*l = stringList{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return err
+	}
+	*l = many
+	return nil
+}
+
+// roleDetail is one role as get-account-authorization-details shows it: trust policy, inline
+// and attached policies in one answer.
+type roleDetail struct {
+	RoleName                 string
+	AssumeRolePolicyDocument policyDocument
+	RolePolicyList           []struct {
+		PolicyName     string
+		PolicyDocument policyDocument
+	}
+	AttachedManagedPolicies []struct{ PolicyArn string }
+}
+
+// roles returns the account's roles by name, in one call.
+func (h *harness) roles() map[string]roleDetail {
+	h.t.Helper()
+	var got struct{ RoleDetailList []roleDetail }
+	h.mustAWS(&got, "iam", "get-account-authorization-details", "--filter", "Role")
+	roles := map[string]roleDetail{}
+	for _, r := range got.RoleDetailList {
+		roles[r.RoleName] = r
+	}
+	return roles
+}
+
+// statements returns the Statement lists of the role's inline policies, and fails the test
+// when it has managed policies attached: the scripts write inline policies only.
+func (h *harness) statements(r roleDetail) []statement {
+	h.t.Helper()
+	if len(r.AttachedManagedPolicies) != 0 {
+		h.t.Errorf("role %s has managed policies attached: %v; want inline policies only", r.RoleName, r.AttachedManagedPolicies)
+	}
+	var all []statement
+	for _, p := range r.RolePolicyList {
+		all = append(all, p.PolicyDocument.Statement...)
+	}
+	return all
+}
+
+// mutatingCall matches a printed AWS call that creates or changes a resource; a second deploy
+// with the same inputs must print none of them.
+var mutatingCall = regexp.MustCompile(`(?m)^\+ aws \S+ (create-\S+|put-secret-value|put-parameter|restore-secret|register-task-definition|run-task|stop-task)\b.*$`)
+
+func TestDeploy_TwiceThenTeardownAgainstMoto(t *testing.T) {
+	requireTool(t, "moto_server", "pip install 'moto[server]'")
+	for _, store := range []string{"secretsmanager", "ssm"} {
+		t.Run(store, func(t *testing.T) {
+			t.Parallel()
+			testDeployTwiceThenTeardown(t, store)
+		})
+	}
+}
+
+func testDeployTwiceThenTeardown(t *testing.T, store string) {
+	moto := mototest.Start(t)
+	// moto steps ECS tasks RUNNING -> STOPPED one step per describe call, which would fail
+	// `aws ecs wait tasks-running`; a manual transition keeps them RUNNING.
+	resp, err := http.Post(moto.URL+"/moto-api/state-manager/set-transition", "application/json",
+		strings.NewReader(`{"model_name":"ecs::task","transition":{"progression":"manual","times":1000}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
+		t.Fatalf("set-transition: status %d", resp.StatusCode)
+	}
+
+	secretsFile, secrets := writeSecretsFile(t)
+	h := newHarness(t, moto.URL, "IMAGE="+testImage, "SECRET_STORE="+store, "SECRETS_FILE="+secretsFile)
+
+	first := h.mustRun("deploy")
+	if !strings.Contains(first, "+ aws ecs register-task-definition") {
+		t.Errorf("first deploy registered no task definition; output:\n%s", first)
+	}
+	firstTasks := h.runningTasks()
+	if len(firstTasks) != 1 {
+		t.Fatalf("after the first deploy: running tasks %v, want 1", firstTasks)
+	}
+
+	second := h.mustRun("deploy")
+	if calls := mutatingCall.FindAllString(second, -1); len(calls) != 0 {
+		t.Errorf("second deploy changed things:\n%s\nwant no create/register/run calls", strings.Join(calls, "\n"))
+	}
+	for _, want := range []string{"exists, reusing", "task definition unchanged, reusing", "reusing it (FORCE_NEW_TASK=1 replaces it)"} {
+		if !strings.Contains(second, want) {
+			t.Errorf("second deploy output lacks %q; got:\n%s", want, second)
+		}
+	}
+	if got := h.runningTasks(); !slices.Equal(got, firstTasks) {
+		t.Errorf("running tasks after the second deploy: %v, want the first deploy's %v", got, firstTasks)
+	}
+	var revisions struct{ TaskDefinitionArns []string }
+	h.mustAWS(&revisions, "ecs", "list-task-definitions", "--family-prefix", appName)
+	if len(revisions.TaskDefinitionArns) != 1 {
+		t.Errorf("task definition revisions: %v, want exactly one", revisions.TaskDefinitionArns)
+	}
+
+	secretRefs := h.checkSecretStore(store, secrets)
+	h.checkRoles(store, secretRefs)
+	h.checkTaskDefinition(secretRefs, secrets)
+	h.checkLogGroupAndCluster()
+	if store == "secretsmanager" {
+		h.checkPreflightCatchesMissingKey(secretRefs)
+	}
+
+	teardown := h.mustRun("teardown", "FORCE_DELETE_SECRETS=1")
+	h.checkAllGone(store, teardown)
+	h.assertNoLeak(secrets)
+}
+
+func (h *harness) runningTasks() []string {
+	h.t.Helper()
+	var got struct{ TaskArns []string }
+	h.mustAWS(&got, "ecs", "list-tasks", "--cluster", appName, "--desired-status", "RUNNING")
+	slices.Sort(got.TaskArns)
+	return got.TaskArns
+}
+
+// checkSecretStore checks the stored values and returns the resource ARN of each key's
+// secret: the secret's full ARN for Secrets Manager, the parameter ARN for SSM.
+func (h *harness) checkSecretStore(store string, want map[string]string) map[string]string {
+	h.t.Helper()
+	refs := map[string]string{}
+	if store == "ssm" {
+		for _, key := range secretKeys {
+			var got struct {
+				Parameter struct{ Type, Value, ARN string }
+			}
+			h.mustAWS(&got, "ssm", "get-parameter", "--name", "/"+appName+"/twitter/"+key, "--with-decryption")
+			if got.Parameter.Type != "SecureString" {
+				h.t.Errorf("parameter %s: type %q, want SecureString", key, got.Parameter.Type)
+			}
+			if got.Parameter.Value != want[key] {
+				h.t.Errorf("parameter %s: the stored value differs from SECRETS_FILE's", key)
+			}
+			refs[key] = got.Parameter.ARN
+		}
+		return refs
+	}
+	var secret struct{ ARN, SecretString string }
+	h.mustAWS(&secret, "secretsmanager", "get-secret-value", "--secret-id", appName+"/twitter")
+	var values map[string]string
+	if err := json.Unmarshal([]byte(secret.SecretString), &values); err != nil {
+		h.t.Fatalf("secret %s is not a JSON object of strings: %v", appName+"/twitter", err)
+	}
+	for _, key := range secretKeys {
+		if values[key] != want[key] {
+			h.t.Errorf("secret key %s: the stored value differs from SECRETS_FILE's", key)
+		}
+		refs[key] = secret.ARN
+	}
+	if len(values) != len(secretKeys) {
+		h.t.Errorf("secret has %d keys, want %d (%v)", len(values), len(secretKeys), secretKeys)
+	}
+	return refs
+}
+
+func (h *harness) checkRoles(store string, secretRefs map[string]string) {
+	h.t.Helper()
+	roles := h.roles()
+	for _, role := range []string{appName + "-execution-role", appName + "-task-role"} {
+		if _, ok := roles[role]; !ok {
+			h.t.Fatalf("role %s does not exist", role)
+		}
+		trust := roles[role].AssumeRolePolicyDocument.Statement
+		if len(trust) != 1 || !slices.Equal(trust[0].Principal["Service"], stringList{"ecs-tasks.amazonaws.com"}) ||
+			!slices.Equal(trust[0].Condition["StringEquals"]["aws:SourceAccount"], stringList{account}) {
+			h.t.Errorf("role %s trust policy: %+v; want ecs-tasks.amazonaws.com with aws:SourceAccount %s", role, trust, account)
+		}
+	}
+
+	var wantSecretResources []string
+	for _, key := range secretKeys {
+		if !slices.Contains(wantSecretResources, secretRefs[key]) {
+			wantSecretResources = append(wantSecretResources, secretRefs[key])
+		}
+	}
+	slices.Sort(wantSecretResources)
+	wantAction := "secretsmanager:GetSecretValue"
+	if store == "ssm" {
+		wantAction = "ssm:GetParameters"
+	}
+	var gotSecretResources []string
+	for _, st := range h.statements(roles[appName+"-execution-role"]) {
+		for _, action := range st.Action {
+			service, _, _ := strings.Cut(action, ":")
+			if service != "secretsmanager" && service != "ssm" && service != "kms" {
+				continue
+			}
+			if action != wantAction {
+				h.t.Errorf("execution role allows %s; want only %s on secrets (and no kms:Decrypt without KMS_KEY_ARN)", action, wantAction)
+			}
+			for _, r := range st.Resource {
+				if strings.Contains(r, "*") {
+					h.t.Errorf("execution role allows %s on %q: want exact ARNs, no wildcard", action, r)
+				}
+			}
+			gotSecretResources = append(gotSecretResources, st.Resource...)
+		}
+	}
+	slices.Sort(gotSecretResources)
+	if !slices.Equal(gotSecretResources, wantSecretResources) {
+		h.t.Errorf("execution role reads secrets %v, want exactly %v", gotSecretResources, wantSecretResources)
+	}
+
+	tableARN := "arn:aws:dynamodb:" + region + ":" + account + ":table/" + tableName
+	var taskActions []string
+	for _, st := range h.statements(roles[appName+"-task-role"]) {
+		if !slices.Equal(st.Resource, stringList{tableARN}) {
+			h.t.Errorf("task role statement %q on %v, want only %s", st.Sid, st.Resource, tableARN)
+		}
+		taskActions = append(taskActions, st.Action...)
+	}
+	slices.Sort(taskActions)
+	if want := []string{"dynamodb:BatchWriteItem", "dynamodb:PutItem"}; !slices.Equal(taskActions, want) {
+		h.t.Errorf("task role actions %v, want %v (and nothing on secrets)", taskActions, want)
+	}
+}
+
+func (h *harness) checkTaskDefinition(secretRefs, secrets map[string]string) {
+	h.t.Helper()
+	var raw json.RawMessage
+	h.mustAWS(&raw, "ecs", "describe-task-definition", "--task-definition", appName)
+	for key, value := range secrets {
+		if bytes.Contains(raw, []byte(value)) {
+			h.t.Errorf("the value of %s appears in the registered task definition", key)
+		}
+	}
+	var got struct{ TaskDefinition taskDefinition }
+	if err := json.Unmarshal(raw, &got); err != nil {
+		h.t.Fatal(err)
+	}
+	td := got.TaskDefinition
+	if td.NetworkMode != "awsvpc" || td.Cpu != "256" || td.Memory != "512" {
+		h.t.Errorf("task definition: networkMode %q cpu %q memory %q, want awsvpc 256 512", td.NetworkMode, td.Cpu, td.Memory)
+	}
+	if want := "arn:aws:iam::" + account + ":role/" + appName + "-execution-role"; td.ExecutionRoleArn != want {
+		h.t.Errorf("executionRoleArn %q, want %q", td.ExecutionRoleArn, want)
+	}
+	if want := "arn:aws:iam::" + account + ":role/" + appName + "-task-role"; td.TaskRoleArn != want {
+		h.t.Errorf("taskRoleArn %q, want %q", td.TaskRoleArn, want)
+	}
+	if len(td.ContainerDefinitions) != 1 {
+		h.t.Fatalf("container definitions: %d, want 1", len(td.ContainerDefinitions))
+	}
+	c := td.ContainerDefinitions[0]
+	if c.Image != testImage {
+		h.t.Errorf("image %q, want %q", c.Image, testImage)
+	}
+	gotSecrets := map[string]string{}
+	for _, s := range c.Secrets {
+		gotSecrets[s.Name] = s.ValueFrom
+	}
+	for _, key := range secretKeys {
+		want := secretRefs[key]
+		if strings.Contains(want, ":secretsmanager:") {
+			want += ":" + key + "::"
+		}
+		if gotSecrets[key] != want {
+			h.t.Errorf("secret %s valueFrom %q, want %q", key, gotSecrets[key], want)
+		}
+	}
+	env := map[string]string{}
+	for _, e := range c.Environment {
+		env[e.Name] = e.Value
+		if slices.Contains(secretKeys, e.Name) {
+			h.t.Errorf("credential %s is in environment; want it only in secrets", e.Name)
+		}
+	}
+	for name, want := range map[string]string{"DYNAMODBTABLE": tableName, "AWSREGION": region, "FILTER": "Cloud Computing", "SOURCE": "twitter"} {
+		if env[name] != want {
+			h.t.Errorf("environment %s=%q, want %q", name, env[name], want)
+		}
+	}
+	if env["GOMEMLIMIT"] == "" {
+		h.t.Errorf("environment has no GOMEMLIMIT")
+	}
+	if want := []string{"CMD", "/streammatch", "healthcheck"}; !slices.Equal(c.HealthCheck.Command, want) ||
+		c.HealthCheck.Interval == 0 || c.HealthCheck.Timeout == 0 || c.HealthCheck.Retries == 0 || c.HealthCheck.StartPeriod == 0 {
+		h.t.Errorf("healthCheck %+v, want command %v with interval, timeout, retries and startPeriod", c.HealthCheck, want)
+	}
+	if !c.ReadonlyRootFilesystem || c.Privileged || c.User != "65532:65532" || !slices.Equal(c.LinuxParameters.Capabilities.Drop, []string{"ALL"}) {
+		h.t.Errorf("hardening: readonlyRootFilesystem %v privileged %v user %q drop %v; want true false 65532:65532 [ALL]",
+			c.ReadonlyRootFilesystem, c.Privileged, c.User, c.LinuxParameters.Capabilities.Drop)
+	}
+	if c.Memory == 0 {
+		h.t.Errorf("container-level memory is not set")
+	}
+	if c.LogConfiguration.LogDriver != "awslogs" || c.LogConfiguration.Options["awslogs-group"] != "/ecs/"+appName {
+		h.t.Errorf("logConfiguration %+v, want awslogs to /ecs/%s", c.LogConfiguration, appName)
+	}
+}
+
+func (h *harness) checkLogGroupAndCluster() {
+	h.t.Helper()
+	var groups struct {
+		LogGroups []struct {
+			LogGroupName    string
+			RetentionInDays int
+		}
+	}
+	h.mustAWS(&groups, "logs", "describe-log-groups", "--log-group-name-prefix", "/ecs/"+appName)
+	if len(groups.LogGroups) != 1 || groups.LogGroups[0].RetentionInDays == 0 {
+		h.t.Errorf("log groups %+v, want /ecs/%s with a retention", groups.LogGroups, appName)
+	}
+	var clusters struct {
+		Clusters []struct{ ClusterName, Status string }
+	}
+	h.mustAWS(&clusters, "ecs", "describe-clusters", "--clusters", appName)
+	if len(clusters.Clusters) != 1 || clusters.Clusters[0].Status != "ACTIVE" {
+		h.t.Errorf("clusters %+v, want %s ACTIVE", clusters.Clusters, appName)
+	}
+}
+
+// checkPreflightCatchesMissingKey stores a secret version without ACCESSTOKEN and expects
+// register-taskdef.sh to refuse, naming the key and the fix, instead of registering a task
+// definition whose task would fail to start.
+func (h *harness) checkPreflightCatchesMissingKey(secretRefs map[string]string) {
+	h.t.Helper()
+	payload := filepath.Join(h.t.TempDir(), "partial.json")
+	if err := os.WriteFile(payload, []byte(`{"CONSUMERKEY":"a","CONSUMERSECRETKEY":"b","ACCESSTOKENSECRET":"d"}`), 0o600); err != nil {
+		h.t.Fatal(err)
+	}
+	h.mustAWS(nil, "secretsmanager", "put-secret-value", "--secret-id", secretRefs["CONSUMERKEY"],
+		"--secret-string", "file://"+payload)
+	out, err := h.run("register-taskdef", "FILTER=something else")
+	if err == nil {
+		h.t.Errorf("register-taskdef.sh succeeded with a secret lacking ACCESSTOKEN; want a preflight failure\n%s", out)
+	}
+	for _, want := range []string{"preflight found 1 problem", "has no JSON key ACCESSTOKEN", "Fix: UPDATE_SECRETS=1 scripts/create-secrets.sh"} {
+		if !strings.Contains(out, want) {
+			h.t.Errorf("preflight output lacks %q; got:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "+ aws ecs register-task-definition") {
+		h.t.Errorf("register-task-definition ran despite the preflight failure")
+	}
+}
+
+func (h *harness) checkAllGone(store, teardown string) {
+	h.t.Helper()
+	for _, want := range []string{"removed cluster", "removed role " + appName + "-execution-role", "removed log group", "removed table"} {
+		if !strings.Contains(teardown, want) {
+			h.t.Errorf("teardown output lacks %q; got:\n%s", want, teardown)
+		}
+	}
+	if tasks := h.runningTasks(); len(tasks) != 0 {
+		h.t.Errorf("running tasks after teardown: %v", tasks)
+	}
+	var clusters struct{ Clusters []struct{ Status string } }
+	h.mustAWS(&clusters, "ecs", "describe-clusters", "--clusters", appName)
+	for _, c := range clusters.Clusters {
+		if c.Status == "ACTIVE" {
+			h.t.Errorf("cluster %s still ACTIVE after teardown", appName)
+		}
+	}
+	var revisions struct{ TaskDefinitionArns []string }
+	h.mustAWS(&revisions, "ecs", "list-task-definitions", "--family-prefix", appName, "--status", "ACTIVE")
+	if len(revisions.TaskDefinitionArns) != 0 {
+		h.t.Errorf("active task definitions after teardown: %v", revisions.TaskDefinitionArns)
+	}
+	var groups struct {
+		LogGroups []struct{ LogGroupName string }
+	}
+	h.mustAWS(&groups, "logs", "describe-log-groups", "--log-group-name-prefix", "/ecs/"+appName)
+	if len(groups.LogGroups) != 0 {
+		h.t.Errorf("log groups after teardown: %v", groups.LogGroups)
+	}
+	roles := h.roles()
+	for _, role := range []string{appName + "-execution-role", appName + "-task-role"} {
+		if _, ok := roles[role]; ok {
+			h.t.Errorf("role %s still exists after teardown", role)
+		}
+	}
+	if err := h.aws(nil, "dynamodb", "describe-table", "--table-name", tableName); err == nil {
+		h.t.Errorf("table %s still exists after teardown", tableName)
+	}
+	if err := h.aws(nil, "secretsmanager", "describe-secret", "--secret-id", appName+"/twitter"); err == nil {
+		h.t.Errorf("secret %s/twitter still exists after teardown with FORCE_DELETE_SECRETS=1", appName)
+	}
+	var params struct{ Parameters []struct{ Name string } }
+	h.mustAWS(&params, "ssm", "get-parameters-by-path", "--path", "/"+appName, "--recursive")
+	if len(params.Parameters) != 0 {
+		h.t.Errorf("SSM parameters after teardown: %v", params.Parameters)
+	}
+	var groupsEC2 struct{ SecurityGroups []struct{ GroupId string } }
+	h.mustAWS(&groupsEC2, "ec2", "describe-security-groups", "--filters", "Name=group-name,Values="+appName+"-task")
+	if len(groupsEC2.SecurityGroups) != 0 {
+		h.t.Errorf("security groups after teardown: %v", groupsEC2.SecurityGroups)
+	}
+}
+
+// containersConf returns CONTAINERS_CONF, or writes the configuration .ci/podman-setup.sh
+// writes (runc, cgroupfs, rlimits conmon can set) to a temporary file.
+func containersConf(t *testing.T) string {
+	t.Helper()
+	if conf := os.Getenv("CONTAINERS_CONF"); conf != "" {
+		return conf
+	}
+	conf := filepath.Join(t.TempDir(), "containers.conf")
+	const text = "[containers]\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n" +
+		"[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\n"
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return conf
+}
+
+// maxImageBytes guards the image size: the target is 20 MB; above 25 MB something big (a
+// toolchain, a shell) got into the final stage.
+const maxImageBytes = 25_000_000
+
+func TestImage_BuildsOfflineRunsReadOnlyAndPushes(t *testing.T) {
+	podman := requireTool(t, "podman", "apt-get install podman runc")
+	goBin := requireTool(t, "go", "https://go.dev/dl/")
+	root := repoRoot(t)
+	env := append(baseEnv(), "CONTAINERS_CONF="+containersConf(t))
+
+	podmanCmd := func(args ...string) *exec.Cmd {
+		cmd := exec.Command(podman, args...)
+		cmd.Env = env
+		return cmd
+	}
+	for _, image := range []string{"docker.io/library/golang:1.26-bookworm", "gcr.io/distroless/static-debian12:nonroot"} {
+		if podmanCmd("image", "exists", image).Run() == nil {
+			continue
+		}
+		msg := "base image " + image + " is missing: run .ci/base-images.sh (no registry is reachable here)"
+		if os.Getenv("CI") != "" || os.Getenv("STREAMMATCH_CONTAINER_TESTS") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg + "; STREAMMATCH_CONTAINER_TESTS=1 makes this a failure")
+	}
+
+	// The build runs with --network none over the host's module cache, so the cache must hold
+	// every module go.mod lists; the host can still reach the module proxy.
+	goEnv := append(os.Environ(), "GOFLAGS=-mod=mod")
+	download := exec.Command(goBin, "mod", "download")
+	download.Dir = root
+	download.Env = goEnv
+	if out, err := download.CombinedOutput(); err != nil {
+		t.Fatalf("go mod download (fills the module cache the offline build mounts): %v\n%s", err, out)
+	}
+	modCache, err := exec.Command(goBin, "env", "GOMODCACHE").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	registry := startRegistry(t, goBin)
+	tag := "test-" + randomHex(t, 4)
+	image := registry + "/" + appName + ":" + tag
+	t.Cleanup(func() { _ = podmanCmd("rmi", "--force", image).Run() })
+
+	h := newHarness(t, closedPortURL(t), "CONTAINERS_CONF="+containersConf(t))
+	out := h.mustRun("build-push",
+		"CONTAINER_CLI=podman", "REGISTRY="+registry, "IMAGE_TAG="+tag, "AWS_ACCOUNT_ID="+account,
+		"BUILD_FLAGS=--network none --pull=never --build-arg GOPROXY=off -v "+strings.TrimSpace(string(modCache))+":/go/pkg/mod:ro")
+	if argv, _ := os.ReadFile(h.argvLog); len(argv) != 0 {
+		t.Errorf("build-push with REGISTRY ran aws:\n%s\nwant no AWS call", argv)
+	}
+	if !strings.Contains(out, "pushed "+image) {
+		t.Errorf("build-push output lacks %q; got:\n%s", "pushed "+image, out)
+	}
+
+	t.Run("size", func(t *testing.T) {
+		size, err := podmanCmd("image", "inspect", "--format", "{{.Size}}", image).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(string(size)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("image %s: %d bytes uncompressed (%.1f MB)", image, n, float64(n)/1e6)
+		if n > maxImageBytes {
+			t.Errorf("image is %d bytes, want at most %d (target 20 MB)", n, maxImageBytes)
+		}
+	})
+
+	t.Run("in registry", func(t *testing.T) {
+		req, err := http.NewRequest(http.MethodHead, "http://"+registry+"/v2/"+appName+"/manifests/"+tag, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("HEAD manifest %s: status %d, want 200", tag, resp.StatusCode)
+		}
+	})
+
+	t.Run("version", func(t *testing.T) {
+		out, err := podmanCmd("run", "--rm", "--network", "none", image, "version").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), tag) {
+			t.Errorf("podman run %s version: %v, output %q; want the tag %q", image, err, out, tag)
+		}
+	})
+
+	t.Run("runs read-only as 65532 and answers its healthcheck", func(t *testing.T) {
+		// The configuration the task definition gives, with dummy credentials passed through
+		// podman's environment (-e NAME without a value), not its command line, and endpoints
+		// that refuse connections: the process must stay up and healthy (degraded at worst)
+		// without any network.
+		run := podmanCmd("run", "--detach", "--network", "none", "--user", "65532:65532", "--read-only",
+			"--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+			"-e", "DYNAMODBTABLE="+tableName, "-e", "AWSREGION="+region, "-e", "FILTER=cloud computing",
+			"-e", "SOURCE=twitter", "-e", "GOMEMLIMIT=400MiB",
+			"-e", "TWITTER_STREAM_URL=http://127.0.0.1:9", "-e", "AWS_ENDPOINT_URL=http://127.0.0.1:9",
+			"-e", "CONSUMERKEY", "-e", "CONSUMERSECRETKEY", "-e", "ACCESSTOKEN", "-e", "ACCESSTOKENSECRET",
+			"-e", "AWS_ACCESS_KEY_ID", "-e", "AWS_SECRET_ACCESS_KEY",
+			image)
+		run.Env = append(slices.Clone(env), "CONSUMERKEY=ck", "CONSUMERSECRETKEY=cs", "ACCESSTOKEN=at",
+			"ACCESSTOKENSECRET=ats", "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing")
+		out, err := run.Output()
+		if err != nil {
+			t.Fatalf("podman run: %v %s", err, exitStderr(err))
+		}
+		id := strings.TrimSpace(string(out))
+		t.Cleanup(func() {
+			if t.Failed() {
+				logs, _ := podmanCmd("logs", id).CombinedOutput()
+				t.Logf("container logs:\n%s", logs)
+			}
+			_ = podmanCmd("rm", "--force", "--time", "2", id).Run()
+		})
+
+		user, err := podmanCmd("exec", id, "/streammatch", "version").CombinedOutput()
+		if err != nil {
+			t.Fatalf("podman exec version: %v %s", err, user)
+		}
+		inspect, err := podmanCmd("inspect", "--format", "{{.Config.User}} {{.HostConfig.ReadonlyRootfs}}", id).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSpace(string(inspect)); got != "65532:65532 true" {
+			t.Errorf("container user and read-only root: %q, want %q", got, "65532:65532 true")
+		}
+
+		// Poll the binary's own health check, as ECS would, with a generous deadline.
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		var last []byte
+		for {
+			last, err = podmanCmd("exec", id, "/streammatch", "healthcheck").CombinedOutput()
+			if err == nil {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("healthcheck never passed; last: %v %s", err, last)
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	})
+}
+
+func exitStderr(err error) string {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return string(ee.Stderr)
+	}
+	return ""
+}
+
+// startRegistry builds go-containerregistry's in-memory registry (the stand-in for ECR's
+// registry, which moto lacks), starts it on a free port and returns "localhost:PORT".
+func startRegistry(t *testing.T, goBin string) string {
+	t.Helper()
+	bin := t.TempDir()
+	install := exec.Command(goBin, "install", "github.com/google/go-containerregistry/cmd/registry@v0.22.1")
+	install.Env = append(os.Environ(), "GOBIN="+bin, "GOFLAGS=")
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("go install registry: %v\n%s", err, out)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	out := &lockedBuffer{}
+	cmd := exec.Command(filepath.Join(bin, "registry"), "-port", strconv.Itoa(port))
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+	})
+
+	addr := "localhost:" + strconv.Itoa(port)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		resp, err := http.Get("http://" + addr + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return addr
+			}
+		}
+		select {
+		case <-exited:
+			t.Fatalf("registry exited: %s", out.String())
+		case <-ctx.Done():
+			t.Fatalf("registry did not answer on %s: %s", addr, out.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// lockedBuffer collects a child's output, which exec copies from its own goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
