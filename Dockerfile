@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # Two stages: a full Go toolchain builds a static binary, and the image that ships holds only
 # that binary on distroless static (CA certificates, tzdata, /etc/passwd, no shell). Fargate
 # pulls the image on every task start, so a small image is a faster start.
