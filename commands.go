@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/streammatch/streammatch/secrets"
+	"github.com/streammatch/streammatch/fingerprint"
 )
 
 // maxSecretBytes is the largest value Secrets Manager stores (64 KiB); fingerprint reads one
@@ -110,10 +110,10 @@ func healthURL(httpAddr string) (string, error) {
 	return "http://" + net.JoinHostPort("127.0.0.1", port) + "/healthz", nil
 }
 
-// fingerprint prints the fingerprint of the secret value read on stdin, exactly as the status
+// fingerprintCmd prints the fingerprint of the secret value read on stdin, exactly as the status
 // page shows it for NAME, so an operator can check which value a task received without the page
 // ever showing it. One trailing newline is removed, as `echo` and here-strings add one.
-func fingerprint(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func fingerprintCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("fingerprint", "fingerprint NAME  (the value is read on stdin, never from the command line)", stderr)
 	if done, err := parseFlags(fs, args, stdout); done {
 		return err
@@ -134,7 +134,7 @@ func fingerprint(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 	if v == "" {
 		return &exitError{code: 2, err: errors.New("no value on stdin; pipe the secret value in, e.g. from a file: streammatch fingerprint CONSUMERKEY < value.txt")}
 	}
-	fmt.Fprintln(stdout, secrets.Fingerprint(name, v))
+	fmt.Fprintln(stdout, fingerprint.Of(name, v))
 	return nil
 }
 

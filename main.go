@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	case "healthcheck":
 		return healthcheck(ctx, rest, lookupEnv, stdout, stderr)
 	case "fingerprint":
-		return fingerprint(rest, stdin, stdout, stderr)
+		return fingerprintCmd(rest, stdin, stdout, stderr)
 	case "version":
 		return printVersion(rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":

@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/streammatch/streammatch/secrets"
+	"github.com/streammatch/streammatch/fingerprint"
 	"github.com/streammatch/streammatch/store"
 	"github.com/streammatch/streammatch/stream"
 	"github.com/streammatch/streammatch/web"
@@ -144,7 +144,7 @@ func secretFingerprints(names []string, lookupEnv func(string) (string, bool)) [
 		v, ok := lookupEnv(name)
 		info := web.SecretInfo{Name: name, Set: ok && v != ""}
 		if info.Set {
-			info.Fingerprint = secrets.Fingerprint(name, v)
+			info.Fingerprint = fingerprint.Of(name, v)
 		}
 		out = append(out, info)
 	}

@@ -80,7 +80,7 @@ type SecretInfo struct {
 	// Name is the environment variable, e.g. "CONSUMERKEY".
 	Name string `json:"name"`
 	Set  bool   `json:"set"`
-	// Fingerprint is secrets.Fingerprint(Name, value), or "" while it is still being computed
+	// Fingerprint is fingerprint.Of(Name, value), or "" while it is still being computed
 	// (argon2id takes a moment, and start-up does not wait for it) or when the secret is not set.
 	Fingerprint string `json:"fingerprint"`
 }

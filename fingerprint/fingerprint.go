@@ -1,7 +1,8 @@
-// Package secrets turns the secrets ECS injects into something the rest of streammatch can use
-// safely: it resolves valueFrom references the way the ECS agent does (for running locally), and
-// it computes fingerprints that prove a value was injected without revealing it.
-package secrets
+// Package fingerprint computes the short, slow, salted fingerprint the status page shows for
+// each injected secret: proof that a value arrived, without revealing it. It is a package of
+// its own so that the service binary does not link the ECS-agent resolver in package secrets
+// (and with it the Secrets Manager and SSM clients), which only the local run needs.
+package fingerprint
 
 import (
 	"encoding/hex"
@@ -10,11 +11,11 @@ import (
 )
 
 // The fingerprint parameters. They are part of the fingerprint's definition: changing any of them
-// changes every fingerprint, so a change must also bump FingerprintPrefix (and the salt's version).
+// changes every fingerprint, so a change must also bump Prefix (and the salt's version).
 const (
-	// FingerprintPrefix marks the fingerprint scheme, so that a future scheme is never mistaken
+	// Prefix marks the fingerprint scheme, so that a future scheme is never mistaken
 	// for this one.
-	FingerprintPrefix = "fp1:"
+	Prefix = "fp1:"
 	// fingerprintSaltPrefix is followed by the variable name to form the salt. Salting with the
 	// name means two variables holding the same value show different fingerprints, and one
 	// precomputed table cannot serve every variable.
@@ -30,7 +31,7 @@ const (
 	fingerprintBytes = 8
 )
 
-// Fingerprint returns a short, stable proof that a secret value was injected, without revealing
+// Of returns a short, stable proof that a secret value was injected, without revealing
 // it. It is
 //
 //	"fp1:" + hex(argon2id(password=value, salt="streammatch/fingerprint/v1/"+name,
@@ -43,8 +44,8 @@ const (
 //
 // Fingerprint takes tens of milliseconds and 19 MiB: compute it once per secret, off the request
 // path.
-func Fingerprint(name, value string) string {
+func Of(name, value string) string {
 	salt := []byte(fingerprintSaltPrefix + name)
 	sum := argon2.IDKey([]byte(value), salt, fingerprintTime, fingerprintMemory, fingerprintThreads, fingerprintBytes)
-	return FingerprintPrefix + hex.EncodeToString(sum)
+	return Prefix + hex.EncodeToString(sum)
 }

@@ -1,4 +1,4 @@
-package secrets
+package fingerprint
 
 import (
 	"regexp"
@@ -21,32 +21,32 @@ func TestFingerprint_KnownAnswer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Fingerprint(tt.varName, tt.value); got != tt.want {
-				t.Errorf("Fingerprint(%q, <value>) = %q, want %q", tt.varName, got, tt.want)
+			if got := Of(tt.varName, tt.value); got != tt.want {
+				t.Errorf("Of(%q, <value>) = %q, want %q", tt.varName, got, tt.want)
 			}
 		})
 	}
 }
 
 func TestFingerprint_NameChangesOutput(t *testing.T) {
-	a := Fingerprint("CONSUMERKEY", "same-value")
-	b := Fingerprint("CONSUMERSECRET", "same-value")
+	a := Of("CONSUMERKEY", "same-value")
+	b := Of("CONSUMERSECRET", "same-value")
 	if a == b {
 		t.Errorf("same value under two names gave the same fingerprint %q; want different", a)
 	}
 }
 
 func TestFingerprint_ValueChangesOutput(t *testing.T) {
-	a := Fingerprint("CONSUMERKEY", "value-one")
-	b := Fingerprint("CONSUMERKEY", "value-two")
+	a := Of("CONSUMERKEY", "value-one")
+	b := Of("CONSUMERKEY", "value-two")
 	if a == b {
 		t.Errorf("two values under one name gave the same fingerprint %q; want different", a)
 	}
 }
 
 func TestFingerprint_Stable(t *testing.T) {
-	a := Fingerprint("ACCESSSECRET", "s3cr3t")
-	b := Fingerprint("ACCESSSECRET", "s3cr3t")
+	a := Of("ACCESSSECRET", "s3cr3t")
+	b := Of("ACCESSSECRET", "s3cr3t")
 	if a != b {
 		t.Errorf("fingerprint not stable: got %q then %q", a, b)
 	}
@@ -58,7 +58,7 @@ func TestFingerprint_NeverContainsValue(t *testing.T) {
 	values := []string{"hunter2", "deadbeef", "0123456789abcdef", "xvz1evFS4wEEPTGEFPHBog"}
 	for _, v := range values {
 		t.Run(v, func(t *testing.T) {
-			if got := Fingerprint("ACCESSTOKEN", v); strings.Contains(got, v) {
+			if got := Of("ACCESSTOKEN", v); strings.Contains(got, v) {
 				t.Errorf("Fingerprint output %q contains the value", got)
 			}
 		})
@@ -68,9 +68,9 @@ func TestFingerprint_NeverContainsValue(t *testing.T) {
 func TestFingerprint_Format(t *testing.T) {
 	format := regexp.MustCompile(`^fp1:[0-9a-f]{16}$`)
 	for _, name := range []string{"CONSUMERKEY", "", "ünïcode"} {
-		got := Fingerprint(name, "value")
+		got := Of(name, "value")
 		if !format.MatchString(got) {
-			t.Errorf("Fingerprint(%q, ...) = %q, want match for %s", name, got, format)
+			t.Errorf("Of(%q, ...) = %q, want match for %s", name, got, format)
 		}
 	}
 }
