@@ -27,6 +27,7 @@ import (
 
 	"github.com/streammatch/streammatch/internal/faultproxy"
 	"github.com/streammatch/streammatch/internal/mototest"
+	"github.com/streammatch/streammatch/store"
 	"github.com/streammatch/streammatch/twittersim"
 )
 
@@ -145,18 +146,7 @@ func newFixture(t *testing.T, creds twittersim.Credentials, opts ...serviceOptio
 
 	f := &fixture{t: t, moto: mototest.Start(t), table: "twitterStream"}
 	f.ddb = dynamodb.NewFromConfig(f.moto.AWSConfig(t))
-	_, err := f.ddb.CreateTable(context.Background(), &dynamodb.CreateTableInput{
-		TableName: aws.String(f.table),
-		AttributeDefinitions: []types.AttributeDefinition{
-			{AttributeName: aws.String("user"), AttributeType: types.ScalarAttributeTypeS},
-			{AttributeName: aws.String("date"), AttributeType: types.ScalarAttributeTypeS},
-		},
-		KeySchema: []types.KeySchemaElement{
-			{AttributeName: aws.String("user"), KeyType: types.KeyTypeHash},
-			{AttributeName: aws.String("date"), KeyType: types.KeyTypeRange},
-		},
-		BillingMode: types.BillingModePayPerRequest,
-	})
+	_, err := store.EnsureTable(context.Background(), f.ddb, f.table)
 	if err != nil {
 		t.Fatalf("create table: %v", err)
 	}

@@ -29,6 +29,7 @@ import (
 
 	"github.com/streammatch/streammatch/internal/mototest"
 	"github.com/streammatch/streammatch/secrets"
+	"github.com/streammatch/streammatch/store"
 )
 
 const (
@@ -94,18 +95,7 @@ func TestRoles_LeastPrivilegeUnderIAMEnforcement(t *testing.T) {
 	}
 	secretARN := aws.ToString(created.ARN)
 	tableARN := "arn:aws:dynamodb:" + mototest.Region + ":" + motoAccount + ":table/twitterStream"
-	if _, err := dynamodb.NewFromConfig(admin).CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName: aws.String("twitterStream"),
-		AttributeDefinitions: []types.AttributeDefinition{
-			{AttributeName: aws.String("user"), AttributeType: types.ScalarAttributeTypeS},
-			{AttributeName: aws.String("date"), AttributeType: types.ScalarAttributeTypeS},
-		},
-		KeySchema: []types.KeySchemaElement{
-			{AttributeName: aws.String("user"), KeyType: types.KeyTypeHash},
-			{AttributeName: aws.String("date"), KeyType: types.KeyTypeRange},
-		},
-		BillingMode: types.BillingModePayPerRequest,
-	}); err != nil {
+	if _, err := store.EnsureTable(ctx, dynamodb.NewFromConfig(admin), "twitterStream"); err != nil {
 		t.Fatalf("create table: %v", err)
 	}
 

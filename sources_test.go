@@ -20,6 +20,7 @@ import (
 
 	"github.com/streammatch/streammatch/fingerprint"
 	"github.com/streammatch/streammatch/internal/mototest"
+	"github.com/streammatch/streammatch/store"
 )
 
 // The end-to-end tests of the X and Mastodon sources: run() against a protocol peer for each
@@ -70,18 +71,7 @@ func startSourceRun(t *testing.T, env map[string]string) *sourceRun {
 	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
 	ddb := dynamodb.NewFromConfig(moto.AWSConfig(t))
-	_, err := ddb.CreateTable(context.Background(), &dynamodb.CreateTableInput{
-		TableName: aws.String("twitterStream"),
-		AttributeDefinitions: []types.AttributeDefinition{
-			{AttributeName: aws.String("user"), AttributeType: types.ScalarAttributeTypeS},
-			{AttributeName: aws.String("date"), AttributeType: types.ScalarAttributeTypeS},
-		},
-		KeySchema: []types.KeySchemaElement{
-			{AttributeName: aws.String("user"), KeyType: types.KeyTypeHash},
-			{AttributeName: aws.String("date"), KeyType: types.KeyTypeRange},
-		},
-		BillingMode: types.BillingModePayPerRequest,
-	})
+	_, err := store.EnsureTable(context.Background(), ddb, "twitterStream")
 	if err != nil {
 		t.Fatalf("create table: %v", err)
 	}

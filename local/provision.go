@@ -6,19 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/streammatch/streammatch/store"
 )
 
 // emulatorConfig is the configuration of local's own calls to the emulator. It is built by hand
@@ -81,7 +80,7 @@ func provision(ctx context.Context, cfg aws.Config, n names, creds twitterCreden
 	if p.SecretARN, err = ensureSecret(ctx, secretsmanager.NewFromConfig(cfg), n.Secret, creds); err != nil {
 		return p, err
 	}
-	if p.TableARN, err = ensureTable(ctx, dynamodb.NewFromConfig(cfg), n.Table); err != nil {
+	if p.TableARN, err = store.EnsureTable(ctx, dynamodb.NewFromConfig(cfg), n.Table); err != nil {
 		return p, err
 	}
 	im := iam.NewFromConfig(cfg)
@@ -139,49 +138,6 @@ func ensureSecret(ctx context.Context, sm *secretsmanager.Client, name string, c
 		return "", fmt.Errorf("put secret value %s: %w", name, err)
 	}
 	return aws.ToString(d.ARN), nil
-}
-
-// ensureTable creates the blog's table (HASH user, RANGE date, both strings, on-demand) when
-// it is absent and waits until it is ACTIVE.
-func ensureTable(ctx context.Context, db *dynamodb.Client, name string) (string, error) {
-	d, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
-	var nf *ddbtypes.ResourceNotFoundException
-	switch {
-	case errors.As(err, &nf):
-		out, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
-			TableName: aws.String(name),
-			AttributeDefinitions: []ddbtypes.AttributeDefinition{
-				{AttributeName: aws.String("user"), AttributeType: ddbtypes.ScalarAttributeTypeS},
-				{AttributeName: aws.String("date"), AttributeType: ddbtypes.ScalarAttributeTypeS},
-			},
-			KeySchema: []ddbtypes.KeySchemaElement{
-				{AttributeName: aws.String("user"), KeyType: ddbtypes.KeyTypeHash},
-				{AttributeName: aws.String("date"), KeyType: ddbtypes.KeyTypeRange},
-			},
-			BillingMode: ddbtypes.BillingModePayPerRequest,
-		})
-		if err != nil {
-			return "", fmt.Errorf("create table %s: %w", name, err)
-		}
-		w := dynamodb.NewTableExistsWaiter(db, func(o *dynamodb.TableExistsWaiterOptions) {
-			o.MinDelay = 200 * time.Millisecond
-			o.MaxDelay = 2 * time.Second
-		})
-		if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, 2*time.Minute); err != nil {
-			return "", fmt.Errorf("wait for table %s: %w", name, err)
-		}
-		return aws.ToString(out.TableDescription.TableArn), nil
-	case err != nil:
-		return "", fmt.Errorf("describe table %s: %w", name, err)
-	}
-	var keys []string
-	for _, k := range d.Table.KeySchema {
-		keys = append(keys, string(k.KeyType)+" "+aws.ToString(k.AttributeName))
-	}
-	if strings.Join(keys, ", ") != "HASH user, RANGE date" {
-		return "", fmt.Errorf("table %s exists with keys %q; the app needs HASH user, RANGE date (use -table to pick another name)", name, strings.Join(keys, ", "))
-	}
-	return aws.ToString(d.Table.TableArn), nil
 }
 
 // ensureRole creates the role when absent, else brings its trust policy up to date, and then

@@ -49,18 +49,7 @@ func startFaultyDynamo(t *testing.T) faultyDynamo {
 // createTable creates a table with the blog's key schema, named for one test case.
 func (d faultyDynamo) createTable(t *testing.T, name string) {
 	t.Helper()
-	_, err := d.direct.CreateTable(context.Background(), &dynamodb.CreateTableInput{
-		TableName: aws.String(name),
-		AttributeDefinitions: []types.AttributeDefinition{
-			{AttributeName: aws.String("user"), AttributeType: types.ScalarAttributeTypeS},
-			{AttributeName: aws.String("date"), AttributeType: types.ScalarAttributeTypeS},
-		},
-		KeySchema: []types.KeySchemaElement{
-			{AttributeName: aws.String("user"), KeyType: types.KeyTypeHash},
-			{AttributeName: aws.String("date"), KeyType: types.KeyTypeRange},
-		},
-		BillingMode: types.BillingModePayPerRequest,
-	})
+	_, err := EnsureTable(context.Background(), d.direct, name)
 	if err != nil {
 		t.Fatalf("create table %s: %v", name, err)
 	}
