@@ -110,7 +110,7 @@ bench_service() {
 	kill -- "-${PIDS[-1]}" 2>/dev/null || true
 
 	log "memory: idle, then ${window}s at 1,000 matched messages/s"
-	start "${WORK}/twittersim" -addr "127.0.0.1:${sim_port}" -rate 1000 -notice-every 0 >/dev/null
+	start "${WORK}/twittersim" -addr "127.0.0.1:${sim_port}" -rate 1150 -notice-every 0 >/dev/null
 	local svc
 	svc="$(start env GOMEMLIMIT=400MiB "${WORK}/streammatch")"
 	PIDS+=("${svc}") # start ran in a subshell
