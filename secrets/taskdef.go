@@ -478,15 +478,19 @@ func Lint(td *TaskDefinition) []Finding {
 	return findings
 }
 
-// credentialWord returns the credential word that appears as a word part of name. Word parts
-// are split at anything that is not a letter, at digits, and at lower-to-upper case changes,
-// so API_KEY, apiKey and KEY2 match but MONKEY and KEYBOARD_LAYOUT do not. A plural part
+// credentialWord returns the credential word that appears in a word part of name. Word parts
+// are split at anything that is not a letter, at digits, and at lower-to-upper case changes, so
+// API_KEY, apiKey and KEY2 match. A part also matches when it ends in a credential word after at
+// least four other letters: the blog's run-together names (CONSUMERKEY, ACCESSTOKEN,
+// CONSUMERSECRETKEY, ACCESSTOKENSECRET) are exactly the ones most likely to be moved into
+// `environment` by mistake. MONKEY, TURKEY and KEYBOARD_LAYOUT do not match. A plural part
 // (KEYS, SECRETS) matches too.
 func credentialWord(name string) (string, bool) {
+	const minPrefix = 4
 	for _, part := range wordParts(name) {
-		upper := strings.ToUpper(part)
+		upper := strings.TrimSuffix(strings.ToUpper(part), "S")
 		for _, w := range credentialWords {
-			if upper == w || upper == w+"S" {
+			if upper == w || (strings.HasSuffix(upper, w) && len(upper)-len(w) >= minPrefix) {
 				return w, true
 			}
 		}

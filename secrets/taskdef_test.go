@@ -210,15 +210,15 @@ func TestLint(t *testing.T) {
 				{Name: "CONSUMER_KEY"}, {Name: "apiKey"}, {Name: "APIKey"}, {Name: "DB_PASSWORD"}, {Name: "ACCESS_TOKEN2"},
 				{Name: "client_secrets"}, {Name: "Secret"},
 				// Not credentials: the word is only part of a longer word.
-				{Name: "MONKEY"}, {Name: "KEYBOARD_LAYOUT"}, {Name: "TOKENIZER"}, {Name: "PASSWORDLESS_LOGIN"}, {Name: "SECRETARY"},
+				{Name: "MONKEY"}, {Name: "TURKEY"}, {Name: "KEYBOARD_LAYOUT"}, {Name: "TOKENIZER"}, {Name: "PASSWORDLESS_LOGIN"}, {Name: "SECRETARY"},
 			}
 		}, []string{RuleCredentialInEnvironment, RuleCredentialInEnvironment, RuleCredentialInEnvironment, RuleCredentialInEnvironment,
 			RuleCredentialInEnvironment, RuleCredentialInEnvironment, RuleCredentialInEnvironment}},
-		{"seed's variable names in environment", func(td *TaskDefinition) {
-			// The blog's names run the words together; Lint cannot see the word parts,
-			// which is why the repo's taskdef keeps them in secrets.
-			td.ContainerDefinitions[0].Environment = []EnvVar{{Name: "CONSUMERKEY"}, {Name: "ACCESSTOKEN"}}
-		}, nil},
+		{"seed's run-together variable names in environment", func(td *TaskDefinition) {
+			// The blog's names run the words together: the most likely ones to be moved into
+			// environment by mistake, so Lint must catch them.
+			td.ContainerDefinitions[0].Environment = []EnvVar{{Name: "CONSUMERKEY"}, {Name: "CONSUMERSECRETKEY"}, {Name: "ACCESSTOKEN"}, {Name: "ACCESSTOKENSECRET"}}
+		}, []string{RuleCredentialInEnvironment, RuleCredentialInEnvironment, RuleCredentialInEnvironment, RuleCredentialInEnvironment}},
 		{"writable root filesystem", func(td *TaskDefinition) { td.ContainerDefinitions[0].ReadonlyRootFilesystem = ptr(false) }, []string{RuleWritableRootFilesystem}},
 		{"root filesystem left at the default", func(td *TaskDefinition) { td.ContainerDefinitions[0].ReadonlyRootFilesystem = nil }, []string{RuleWritableRootFilesystem}},
 		{"no user", func(td *TaskDefinition) { td.ContainerDefinitions[0].User = "" }, []string{RuleRootUser}},
