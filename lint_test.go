@@ -125,9 +125,9 @@ func TestTaskDefinition_LintGatesTheRepositoryFile(t *testing.T) {
 	}
 }
 
-// TestTaskDefinition_AppSecretsOnlyThroughValueFrom checks what Lint cannot see in the blog's
-// run-together names (CONSUMERKEY has no word part KEY): every variable the service treats as
-// a secret comes from secrets[].valueFrom, never from environment.
+// TestTaskDefinition_AppSecretsOnlyThroughValueFrom checks the repository's task definition by
+// name rather than by Lint's heuristics: every variable the service treats as a secret comes
+// from secrets[].valueFrom, never from environment.
 func TestTaskDefinition_AppSecretsOnlyThroughValueFrom(t *testing.T) {
 	td, _ := lintJSON(t, repoTaskDefinition(t))
 	c := td.ContainerDefinitions[0]
@@ -148,5 +148,4 @@ func TestTaskDefinition_AppSecretsOnlyThroughValueFrom(t *testing.T) {
 			t.Errorf("%s is in environment, where anyone with ecs:DescribeTaskDefinition reads it", e.Name)
 		}
 	}
-
 }
