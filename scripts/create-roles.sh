@@ -19,20 +19,44 @@ set -euo pipefail
 # shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-write_trust_policy() {
-	cat >"$1" <<JSON
-{
-  "Version": "2012-10-17",
-  "Statement": [
-    {
-      "Effect": "Allow",
-      "Principal": { "Service": "ecs-tasks.amazonaws.com" },
-      "Action": "sts:AssumeRole",
-      "Condition": { "StringEquals": { "aws:SourceAccount": "$AWS_ACCOUNT_ID" } }
-    }
-  ]
+# The documents are the templates in scripts/policies/: trust-ecs-tasks.json for both roles;
+# execution-pull-logs.json, then execution-secretsmanager.json or execution-ssm.json, then
+# execution-kms.json when KMS_KEY_ARN is set, merged into the execution role's one inline
+# policy; task-dynamodb.json for the task role. `go run ./local` renders the same files
+# (through scripts.Policy in scripts/policies.go), so what the least-privilege tests prove
+# holds for both.
+POLICIES_DIR=$SCRIPTS_DIR/policies
+
+# render_policy renders the template scripts/policies/$1.json to the file $2, with the
+# NAME=VALUE arguments that follow as its placeholders' values.
+render_policy() {
+	local name=$1 out=$2
+	shift 2
+	render_template "$POLICIES_DIR/$name.json" "$out" "$@"
 }
-JSON
+
+# merge_policies writes to $1 one policy document with the statements of the rendered
+# documents $2..., in order. Every template keeps its "Statement": [ ... ] list last (the Go
+# tests check that layout), so a document's statements are the text between that opening
+# bracket and the document's last closing bracket; no JSON tool is needed.
+merge_policies() {
+	local out=$1 file json body statements="" sep=""
+	shift
+	for file in "$@"; do
+		json=$(<"$file")
+		[[ $json == *'"Statement": ['* ]] || die "$file: no \"Statement\": [ list to merge"
+		body=${json#*'"Statement": ['}
+		body=${body%]*}
+		# Drop the whitespace before the closing bracket, so the comma follows the statement.
+		body=${body%"${body##*[![:space:]]}"}
+		statements+=$sep$body
+		sep=,
+	done
+	printf '{\n  "Version": "2012-10-17",\n  "Statement": [%s\n  ]\n}\n' "$statements" >"$out"
+}
+
+write_trust_policy() {
+	render_policy trust-ecs-tasks "$1" ACCOUNT_ID="$AWS_ACCOUNT_ID"
 }
 
 # image_repository_arn is the ECR repository the task pulls from: the one named in IMAGE when
@@ -48,71 +72,32 @@ image_repository_arn() {
 	fi
 }
 
-# secret_statement prints the policy statement that lets the execution role read the secret
-# store chosen by SECRET_STORE, on exact ARNs only.
-secret_statement() {
-	if [[ $SECRET_STORE == ssm ]]; then
-		local key sep="" resources=""
-		for key in "${SECRET_KEYS[@]}"; do
-			resources+="$sep\"$SSM_ARN_PREFIX/$key\""
-			sep=", "
-		done
-		printf '{ "Sid": "ReadTwitterParameters", "Effect": "Allow", "Action": "ssm:GetParameters", "Resource": [%s] }' "$resources"
-		return
-	fi
-	if ! secret_arn && ! is_dry_run; then
-		die "secret $SECRET_NAME does not exist: run scripts/create-secrets.sh first"
-	fi
-	printf '{ "Sid": "ReadTwitterSecret", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "%s" }' "$SECRET_ARN"
-}
-
+# write_execution_policy writes the execution role's one inline policy: pull and logs, then
+# reading the secret store chosen by SECRET_STORE on exact ARNs only, then kms:Decrypt on
+# KMS_KEY_ARN when one is set.
 write_execution_policy() {
-	# Command substitutions inside the here-document would swallow a failure, so every value is
-	# computed first, where set -e sees it.
-	local kms="" secret repository
-	secret=$(secret_statement)
+	local repository dir=$WORKDIR/execution-parts
 	repository=$(image_repository_arn)
-	if [[ -n ${KMS_KEY_ARN:-} ]]; then
-		kms=",
-    { \"Sid\": \"DecryptWithCustomerKey\", \"Effect\": \"Allow\", \"Action\": \"kms:Decrypt\", \"Resource\": \"$KMS_KEY_ARN\" }"
+	mkdir -p "$dir"
+	local parts=("$dir/1-pull-logs.json" "$dir/2-secrets.json")
+	render_policy execution-pull-logs "${parts[0]}" REPOSITORY_ARN="$repository" LOG_GROUP_ARN="$LOG_GROUP_ARN"
+	if [[ $SECRET_STORE == ssm ]]; then
+		render_policy execution-ssm "${parts[1]}" PARAMETER_ARN_PREFIX="$SSM_ARN_PREFIX"
+	else
+		if ! secret_arn && ! is_dry_run; then
+			die "secret $SECRET_NAME does not exist: run scripts/create-secrets.sh first"
+		fi
+		render_policy execution-secretsmanager "${parts[1]}" SECRET_ARN="$SECRET_ARN"
 	fi
-	cat >"$1" <<JSON
-{
-  "Version": "2012-10-17",
-  "Statement": [
-    { "Sid": "EcrAuth", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*" },
-    {
-      "Sid": "PullImage",
-      "Effect": "Allow",
-      "Action": ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
-      "Resource": "$repository"
-    },
-    {
-      "Sid": "WriteLogs",
-      "Effect": "Allow",
-      "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-      "Resource": ["$LOG_GROUP_ARN", "$LOG_GROUP_ARN:*"]
-    },
-    $secret$kms
-  ]
-}
-JSON
+	if [[ -n ${KMS_KEY_ARN:-} ]]; then
+		parts+=("$dir/3-kms.json")
+		render_policy execution-kms "${parts[2]}" KMS_KEY_ARN="$KMS_KEY_ARN"
+	fi
+	merge_policies "$1" "${parts[@]}"
 }
 
 write_task_policy() {
-	cat >"$1" <<JSON
-{
-  "Version": "2012-10-17",
-  "Statement": [
-    {
-      "Sid": "WriteMatches",
-      "Effect": "Allow",
-      "Action": ["dynamodb:BatchWriteItem", "dynamodb:PutItem"],
-      "Resource": "$TABLE_ARN"
-    }
-  ]
-}
-JSON
+	render_policy task-dynamodb "$1" TABLE_ARN="$TABLE_ARN"
 }
 
 # ensure_role creates the role when it is absent and otherwise brings its trust policy up to

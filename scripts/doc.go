@@ -2,6 +2,8 @@
 // the Go tests that run them end to end: shellcheck, a DRY_RUN that makes no AWS call, two
 // deploys and a teardown against moto_server for each secret store, and the real Dockerfile
 // built offline with podman, run read-only as the task definition's user, and pushed to a local
-// registry through build-push.sh. The package has no Go API; this file exists so that the
-// directory is a package `go test ./...` visits.
+// registry through build-push.sh.
+//
+// Its one Go API is the IAM policy templates in policies/, which create-roles.sh renders for a
+// deployment and `go run ./local` renders through Policy, so that both get the same documents.
 package scripts

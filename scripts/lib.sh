@@ -235,6 +235,25 @@ json_escape() {
 	printf '%s' "$s"
 }
 
+# render_template writes the JSON template $1 to $2 with each ${NAME} replaced by the value of
+# a NAME=VALUE argument, escaped for a JSON string. A placeholder left without a value, or
+# given an empty one, stops the script with its name: the same rule as scripts.Policy in Go.
+render_template() {
+	local template=$1 out=$2 json pair name value
+	shift 2
+	[[ -r $template ]] || die "template $template is missing"
+	json=$(<"$template")
+	for pair in "$@"; do
+		name=${pair%%=*} value=${pair#*=}
+		[[ -n $value ]] || die "$template: placeholder \${$name} has an empty value"
+		json=${json//"\${$name}"/"$(json_escape "$value")"}
+	done
+	if [[ $json =~ \$\{[A-Za-z_][A-Za-z0-9_]*\} ]]; then
+		die "$template: no value for placeholder ${BASH_REMATCH[0]}"
+	fi
+	printf '%s\n' "$json" >"$out"
+}
+
 # sha256 prints the SHA-256 of a file, with the tool each platform has.
 sha256() {
 	if command -v sha256sum >/dev/null; then

@@ -1,0 +1,354 @@
+package scripts_test
+
+import (
+	"encoding/json"
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/streammatch/streammatch/internal/mototest"
+	"github.com/streammatch/streammatch/scripts"
+)
+
+// Sample values for every placeholder the templates use, shaped like the real ARNs.
+const (
+	sampleRepositoryARN = "arn:aws:ecr:us-east-1:123456789012:repository/streammatch"
+	sampleLogGroupARN   = "arn:aws:logs:us-east-1:123456789012:log-group:/ecs/streammatch"
+	sampleSecretARN     = "arn:aws:secretsmanager:us-east-1:123456789012:secret:streammatch/twitter-AbCdEf"
+	sampleParameterARN  = "arn:aws:ssm:us-east-1:123456789012:parameter/streammatch/twitter"
+	sampleKMSKeyARN     = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	sampleTableARN      = "arn:aws:dynamodb:us-east-1:123456789012:table/twitterStream"
+)
+
+var sampleVars = map[string]string{
+	"ACCOUNT_ID":           "123456789012",
+	"REPOSITORY_ARN":       sampleRepositoryARN,
+	"LOG_GROUP_ARN":        sampleLogGroupARN,
+	"SECRET_ARN":           sampleSecretARN,
+	"PARAMETER_ARN_PREFIX": sampleParameterARN,
+	"KMS_KEY_ARN":          sampleKMSKeyARN,
+	"TABLE_ARN":            sampleTableARN,
+}
+
+// grant is one Allow statement as far as least privilege is concerned.
+type grant struct {
+	Sid       string
+	Actions   []string
+	Resources []string
+}
+
+// templateStatement reads IAM's "one string or a list" for Action and Resource.
+type templateStatement struct {
+	Sid       string
+	Effect    string
+	Action    stringList
+	Resource  stringList
+	Principal map[string]stringList
+	Condition map[string]map[string]stringList
+}
+
+type templateDocument struct {
+	Version   string
+	Statement []templateStatement
+}
+
+func decodePolicy(t *testing.T, doc string) templateDocument {
+	t.Helper()
+	var d templateDocument
+	if err := json.Unmarshal([]byte(doc), &d); err != nil {
+		t.Fatalf("not a policy document: %v\n%s", err, doc)
+	}
+	return d
+}
+
+func TestPolicy_EveryTemplateGrantsExactResources(t *testing.T) {
+	want := map[string][]grant{
+		"execution-pull-logs": {
+			{"EcrAuth", []string{"ecr:GetAuthorizationToken"}, []string{"*"}},
+			{"PullImage", []string{"ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"}, []string{sampleRepositoryARN}},
+			{"WriteLogs", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, []string{sampleLogGroupARN, sampleLogGroupARN + ":*"}},
+		},
+		"execution-secretsmanager": {
+			{"ReadTwitterSecret", []string{"secretsmanager:GetSecretValue"}, []string{sampleSecretARN}},
+		},
+		"execution-ssm": {
+			{"ReadTwitterParameters", []string{"ssm:GetParameters"}, []string{
+				sampleParameterARN + "/CONSUMERKEY", sampleParameterARN + "/CONSUMERSECRETKEY",
+				sampleParameterARN + "/ACCESSTOKEN", sampleParameterARN + "/ACCESSTOKENSECRET",
+			}},
+		},
+		"execution-kms": {
+			{"DecryptWithCustomerKey", []string{"kms:Decrypt"}, []string{sampleKMSKeyARN}},
+		},
+		"task-dynamodb": {
+			{"WriteMatches", []string{"dynamodb:BatchWriteItem", "dynamodb:PutItem"}, []string{sampleTableARN}},
+		},
+		"trust-ecs-tasks": nil, // checked below: it grants no action on a resource
+	}
+	names := scripts.PolicyNames()
+	if !slices.Equal(names, slices.Sorted(maps.Keys(want))) {
+		t.Fatalf("templates %v; want a case here for each of them and nothing else", names)
+	}
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			doc, err := scripts.Policy(name, sampleVars)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := decodePolicy(t, doc)
+			if d.Version != "2012-10-17" {
+				t.Errorf("Version %q, want 2012-10-17", d.Version)
+			}
+			if name == "trust-ecs-tasks" {
+				checkTrust(t, d, sampleVars["ACCOUNT_ID"])
+				return
+			}
+			var got []grant
+			for _, s := range d.Statement {
+				if s.Effect != "Allow" || s.Principal != nil || s.Condition != nil {
+					t.Errorf("statement %s: Effect %s, Principal %v, Condition %v; want a plain Allow", s.Sid, s.Effect, s.Principal, s.Condition)
+				}
+				for _, r := range s.Resource {
+					if strings.Contains(r, "*") && !(slices.Equal(s.Action, []string{"ecr:GetAuthorizationToken"}) && r == "*") && r != sampleLogGroupARN+":*" {
+						t.Errorf("statement %s grants %v on %q: a wildcard is allowed only for ecr:GetAuthorizationToken (account-wide by AWS design) and the log group's streams", s.Sid, s.Action, r)
+					}
+				}
+				got = append(got, grant{s.Sid, s.Action, s.Resource})
+			}
+			if !slices.EqualFunc(got, want[name], func(a, b grant) bool {
+				return a.Sid == b.Sid && slices.Equal(a.Actions, b.Actions) && slices.Equal(a.Resources, b.Resources)
+			}) {
+				t.Errorf("grants:\n got %+v\nwant %+v", got, want[name])
+			}
+		})
+	}
+}
+
+// checkTrust checks that the trust policy lets only ECS tasks of the account assume the role.
+func checkTrust(t *testing.T, d templateDocument, account string) {
+	t.Helper()
+	if len(d.Statement) != 1 {
+		t.Fatalf("trust policy has %d statements, want 1", len(d.Statement))
+	}
+	s := d.Statement[0]
+	if s.Effect != "Allow" || !slices.Equal(s.Action, []string{"sts:AssumeRole"}) ||
+		!slices.Equal(s.Principal["Service"], []string{"ecs-tasks.amazonaws.com"}) || len(s.Principal) != 1 ||
+		!slices.Equal(s.Condition["StringEquals"]["aws:SourceAccount"], []string{account}) {
+		t.Errorf("trust statement %+v; want ecs-tasks.amazonaws.com to sts:AssumeRole, only with aws:SourceAccount %s", s, account)
+	}
+}
+
+func TestPolicy_RefusesMissingOrEmptyValues(t *testing.T) {
+	tests := []struct {
+		name     string
+		template string
+		vars     map[string]string
+		wantErr  string // substring; empty: no error
+	}{
+		{"missing value names the placeholder", "execution-pull-logs", map[string]string{"REPOSITORY_ARN": sampleRepositoryARN}, "no value for placeholder ${LOG_GROUP_ARN}"},
+		{"empty value names the placeholder", "task-dynamodb", map[string]string{"TABLE_ARN": ""}, "placeholder ${TABLE_ARN} has an empty value"},
+		{"unknown template", "execution-everything", sampleVars, "no such template"},
+		{"extra values are ignored", "task-dynamodb", sampleVars, ""},
+		{"a value is escaped for JSON", "task-dynamodb", map[string]string{"TABLE_ARN": `a"b\c`}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc, err := scripts.Policy(tt.template, tt.vars)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := decodePolicy(t, doc)
+			if got := d.Statement[0].Resource; !slices.Equal(got, []string{tt.vars["TABLE_ARN"]}) {
+				t.Errorf("Resource %q, want %q", got, tt.vars["TABLE_ARN"])
+			}
+		})
+	}
+}
+
+// create-roles.sh merges templates without a JSON tool: a document's statements are the text
+// between `"Statement": [` and its last `]`. Every template must keep that layout.
+func TestPolicyTemplates_KeepTheLayoutTheShellMerges(t *testing.T) {
+	for _, name := range scripts.PolicyNames() {
+		t.Run(name, func(t *testing.T) {
+			text, err := scripts.PolicyTemplate(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const open = `"Statement": [`
+			if n := strings.Count(text, open); n != 1 {
+				t.Fatalf("%q appears %d times, want once", open, n)
+			}
+			// Placeholders sit inside JSON strings, so a template is valid JSON before rendering.
+			var whole struct{ Statement []any }
+			if err := json.Unmarshal([]byte(text), &whole); err != nil {
+				t.Fatalf("the template is not JSON: %v", err)
+			}
+			body := text[strings.Index(text, open)+len(open):]
+			body = body[:strings.LastIndex(body, "]")]
+			var cut []any
+			if err := json.Unmarshal([]byte("["+body+"]"), &cut); err != nil {
+				t.Fatalf("the text the shell would cut out is not the statement list: %v\n%s", err, body)
+			}
+			if g, w := mustJSON(t, cut), mustJSON(t, whole.Statement); g != w {
+				t.Errorf("the shell would merge\n%s\nbut the document's statements are\n%s", g, w)
+			}
+		})
+	}
+}
+
+// The SSM template lists one parameter per credential: the same keys, in the same order, as
+// SECRET_KEYS in lib.sh, which names the parameters create-secrets.sh writes.
+func TestPolicyTemplates_SSMNamesEverySecretKey(t *testing.T) {
+	lib, err := os.ReadFile(filepath.Join(repoRoot(t), "scripts", "lib.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^readonly SECRET_KEYS=\(([^)]*)\)`).FindSubmatch(lib)
+	if m == nil {
+		t.Fatal("lib.sh has no readonly SECRET_KEYS=(...) line")
+	}
+	keys := strings.Fields(string(m[1]))
+	doc, err := scripts.Policy("execution-ssm", sampleVars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, k := range keys {
+		want = append(want, sampleParameterARN+"/"+k)
+	}
+	if got := decodePolicy(t, doc).Statement[0].Resource; !slices.Equal(got, want) {
+		t.Errorf("execution-ssm.json grants on\n%q\nwant one ARN per SECRET_KEYS entry of lib.sh:\n%q", got, want)
+	}
+}
+
+func TestMergePolicies_KeepsEveryStatementInOrder(t *testing.T) {
+	var docs []string
+	for _, name := range []string{"execution-pull-logs", "execution-ssm", "execution-kms"} {
+		doc, err := scripts.Policy(name, sampleVars)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, doc)
+	}
+	merged, err := scripts.MergePolicies(docs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sids []string
+	d := decodePolicy(t, merged)
+	for _, s := range d.Statement {
+		sids = append(sids, s.Sid)
+	}
+	if want := []string{"EcrAuth", "PullImage", "WriteLogs", "ReadTwitterParameters", "DecryptWithCustomerKey"}; d.Version != "2012-10-17" || !slices.Equal(sids, want) {
+		t.Errorf("merged Version %q, statements %v; want 2012-10-17 and %v", d.Version, sids, want)
+	}
+	if _, err := scripts.MergePolicies(docs[0], `{"Version":"2008-10-17","Statement":[]}`); err == nil {
+		t.Error("merging documents of two Versions succeeded, want an error")
+	}
+}
+
+// create-roles.sh must put exactly what the templates render: the same documents
+// `go run ./local` takes from scripts.Policy. Each case runs the script against moto and
+// compares what IAM stored with the Go rendering of the same templates.
+func TestCreateRoles_PutsTheRenderedTemplates(t *testing.T) {
+	requireTool(t, "moto_server", "pip install 'moto[server]'")
+	moto := mototest.Start(t)
+	secretsFile, _ := writeSecretsFile(t)
+	setup := newHarness(t, moto.URL, "SECRETS_FILE="+secretsFile)
+	setup.mustRun("create-secrets")
+	var secret struct{ ARN string }
+	setup.mustAWS(&secret, "secretsmanager", "describe-secret", "--secret-id", appName+"/twitter")
+
+	vars := map[string]string{
+		"ACCOUNT_ID":           account,
+		"REPOSITORY_ARN":       "arn:aws:ecr:" + region + ":" + account + ":repository/" + appName,
+		"LOG_GROUP_ARN":        "arn:aws:logs:" + region + ":" + account + ":log-group:/ecs/" + appName,
+		"SECRET_ARN":           secret.ARN,
+		"PARAMETER_ARN_PREFIX": "arn:aws:ssm:" + region + ":" + account + ":parameter/" + appName + "/twitter",
+		"KMS_KEY_ARN":          "arn:aws:kms:" + region + ":" + account + ":key/1234abcd-12ab-34cd-56ef-1234567890ab",
+		"TABLE_ARN":            "arn:aws:dynamodb:" + region + ":" + account + ":table/" + tableName,
+	}
+	tests := []struct {
+		name      string
+		env       []string
+		execution []string // the templates merged into the execution role's policy
+	}{
+		{"secretsmanager", []string{"SECRET_STORE=secretsmanager"}, []string{"execution-pull-logs", "execution-secretsmanager"}},
+		{"ssm with a customer-managed key", []string{"SECRET_STORE=ssm", "KMS_KEY_ARN=" + vars["KMS_KEY_ARN"]}, []string{"execution-pull-logs", "execution-ssm", "execution-kms"}},
+	}
+	render := func(name string) string {
+		t.Helper()
+		doc, err := scripts.Policy(name, vars)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return doc
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, moto.URL, "IMAGE="+testImage)
+			h.mustRun("create-roles", tt.env...)
+			var parts []string
+			for _, name := range tt.execution {
+				parts = append(parts, render(name))
+			}
+			execution, err := scripts.MergePolicies(parts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			roles := []struct{ role, policy, want string }{
+				{appName + "-execution-role", "pull-logs-secrets", execution},
+				{appName + "-task-role", "dynamodb-write", render("task-dynamodb")},
+			}
+			for _, r := range roles {
+				var names struct{ PolicyNames []string }
+				h.mustAWS(&names, "iam", "list-role-policies", "--role-name", r.role)
+				if !slices.Equal(names.PolicyNames, []string{r.policy}) {
+					t.Errorf("role %s: inline policies %v, want only %s", r.role, names.PolicyNames, r.policy)
+				}
+				var got struct{ PolicyDocument any }
+				h.mustAWS(&got, "iam", "get-role-policy", "--role-name", r.role, "--policy-name", r.policy)
+				if g, w := mustJSON(t, got.PolicyDocument), normalJSON(t, r.want); g != w {
+					t.Errorf("role %s policy %s:\n got %s\nwant %s", r.role, r.policy, g, w)
+				}
+				var role struct {
+					Role struct{ AssumeRolePolicyDocument any }
+				}
+				h.mustAWS(&role, "iam", "get-role", "--role-name", r.role)
+				if g, w := mustJSON(t, role.Role.AssumeRolePolicyDocument), normalJSON(t, render("trust-ecs-tasks")); g != w {
+					t.Errorf("role %s trust policy:\n got %s\nwant %s", r.role, g, w)
+				}
+			}
+		})
+	}
+}
+
+// mustJSON encodes v; maps come out with sorted keys, so equal documents encode equally.
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// normalJSON decodes and re-encodes doc, dropping its layout.
+func normalJSON(t *testing.T, doc string) string {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal([]byte(doc), &v); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, doc)
+	}
+	return mustJSON(t, v)
+}
