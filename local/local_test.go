@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"io"
@@ -13,11 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-
-	"github.com/streammatch/streammatch/internal/mototest"
 	"github.com/streammatch/streammatch/secrets"
 )
 
@@ -248,77 +242,6 @@ func TestParseOptions(t *testing.T) {
 			t.Errorf("vars = %v, %v; want A=1 and B=x=y", o.Vars, err)
 		}
 	})
-}
-
-func TestPolicies_GrantExactlyOneResourceEach(t *testing.T) {
-	const secretARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:streammatch/twitter-AbCdEf"
-	const tableARN = "arn:aws:dynamodb:us-east-1:123456789012:table/twitterStream"
-	tests := []struct {
-		name, doc  string
-		wantAction string
-		wantRes    string
-	}{
-		{"execution role reads the secret", executionPolicy(secretARN), `"secretsmanager:GetSecretValue"`, `"` + secretARN + `"`},
-		{"task role writes the table", taskPolicy(tableARN), `["dynamodb:BatchWriteItem","dynamodb:PutItem"]`, `"` + tableARN + `"`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var doc struct{ Statement []map[string]json.RawMessage }
-			if err := json.Unmarshal([]byte(tt.doc), &doc); err != nil {
-				t.Fatal(err)
-			}
-			if len(doc.Statement) != 1 {
-				t.Fatalf("statements = %d, want 1: %s", len(doc.Statement), tt.doc)
-			}
-			s := doc.Statement[0]
-			if string(s["Action"]) != tt.wantAction || string(s["Resource"]) != tt.wantRes {
-				t.Errorf("Action %s Resource %s; want %s on %s", s["Action"], s["Resource"], tt.wantAction, tt.wantRes)
-			}
-		})
-	}
-	if trust := trustPolicy("123456789012"); !strings.Contains(trust, `"Service":"ecs-tasks.amazonaws.com"`) || !strings.Contains(trust, `"aws:SourceAccount":"123456789012"`) {
-		t.Errorf("trust policy %s: want ecs-tasks.amazonaws.com limited to the account", trust)
-	}
-}
-
-func TestProvision_IsIdempotentAndStoresThisRunsValues(t *testing.T) {
-	moto := mototest.Start(t)
-	cfg := emulatorConfig(moto.URL, mototest.Region)
-	ctx := context.Background()
-	n := namesFor("streammatch", "twitterStream")
-
-	first, err := provision(ctx, cfg, n, testCreds)
-	if err != nil {
-		t.Fatalf("first provision: %v", err)
-	}
-	other, _ := randomCredentials()
-	second, err := provision(ctx, cfg, n, other)
-	if err != nil {
-		t.Fatalf("second provision: %v", err)
-	}
-	if first != second {
-		t.Errorf("second run changed the resources:\n got %+v\nwant %+v", second, first)
-	}
-
-	got, err := secretsmanager.NewFromConfig(cfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(first.SecretARN)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, _ := secretJSON(other)
-	if aws.ToString(got.SecretString) != want {
-		t.Errorf("the secret does not hold the second run's values")
-	}
-
-	im := iam.NewFromConfig(cfg)
-	for role, policy := range map[string]string{n.ExecutionRole: executionPolicyName, n.TaskRole: taskPolicyName} {
-		out, err := im.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: aws.String(role)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.Join(out.PolicyNames, ",") != policy {
-			t.Errorf("role %s has inline policies %q, want only %s", role, out.PolicyNames, policy)
-		}
-	}
 }
 
 func TestForwarder_RelaysBothWays(t *testing.T) {

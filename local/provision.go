@@ -17,6 +17,7 @@ import (
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/streammatch/streammatch/scripts"
 	"github.com/streammatch/streammatch/store"
 )
 
@@ -83,12 +84,15 @@ func provision(ctx context.Context, cfg aws.Config, n names, creds twitterCreden
 	if p.TableARN, err = store.EnsureTable(ctx, dynamodb.NewFromConfig(cfg), n.Table); err != nil {
 		return p, err
 	}
-	im := iam.NewFromConfig(cfg)
-	trust := trustPolicy(p.Account)
-	if p.ExecutionRoleARN, err = ensureRole(ctx, im, n.ExecutionRole, trust, executionPolicyName, executionPolicy(p.SecretARN)); err != nil {
+	trust, execution, task, err := localPolicies(p.Account, p.SecretARN, p.TableARN)
+	if err != nil {
 		return p, err
 	}
-	if p.TaskRoleARN, err = ensureRole(ctx, im, n.TaskRole, trust, taskPolicyName, taskPolicy(p.TableARN)); err != nil {
+	im := iam.NewFromConfig(cfg)
+	if p.ExecutionRoleARN, err = ensureRole(ctx, im, n.ExecutionRole, trust, executionPolicyName, execution); err != nil {
+		return p, err
+	}
+	if p.TaskRoleARN, err = ensureRole(ctx, im, n.TaskRole, trust, taskPolicyName, task); err != nil {
 		return p, err
 	}
 	return p, nil
@@ -185,51 +189,21 @@ func sameJSON(a, b string) bool {
 	return string(ja) == string(jb)
 }
 
-// The policy documents below are those of scripts/create-roles.sh, rebuilt in Go because the
-// scripts write them from shell here-documents rather than template files. The execution
-// policy keeps only the statement a local run exercises (reading the secret); the ECR and
-// CloudWatch Logs statements grant nothing here, as there is no registry pull and no awslogs.
-
-type policyDocument struct {
-	Version   string            `json:"Version"`
-	Statement []policyStatement `json:"Statement"`
-}
-
-type policyStatement struct {
-	Sid       string         `json:"Sid,omitempty"`
-	Effect    string         `json:"Effect"`
-	Principal map[string]any `json:"Principal,omitempty"`
-	Action    any            `json:"Action"`
-	Resource  any            `json:"Resource,omitempty"`
-	Condition map[string]any `json:"Condition,omitempty"`
-}
-
-func (d policyDocument) String() string {
-	b, _ := json.Marshal(d)
-	return string(b)
-}
-
-// trustPolicy lets ECS tasks of this account (only: aws:SourceAccount stops the confused
-// deputy) assume a role.
-func trustPolicy(account string) string {
-	return policyDocument{Version: "2012-10-17", Statement: []policyStatement{{
-		Effect:    "Allow",
-		Principal: map[string]any{"Service": "ecs-tasks.amazonaws.com"},
-		Action:    "sts:AssumeRole",
-		Condition: map[string]any{"StringEquals": map[string]any{"aws:SourceAccount": account}},
-	}}}.String()
-}
-
-// executionPolicy lets the execution role read exactly the one secret.
-func executionPolicy(secretARN string) string {
-	return policyDocument{Version: "2012-10-17", Statement: []policyStatement{{
-		Sid: "ReadTwitterSecret", Effect: "Allow", Action: "secretsmanager:GetSecretValue", Resource: secretARN,
-	}}}.String()
-}
-
-// taskPolicy lets the task role write exactly the one table, and nothing on secrets.
-func taskPolicy(tableARN string) string {
-	return policyDocument{Version: "2012-10-17", Statement: []policyStatement{{
-		Sid: "WriteMatches", Effect: "Allow", Action: []string{"dynamodb:BatchWriteItem", "dynamodb:PutItem"}, Resource: tableARN,
-	}}}.String()
+// localPolicies renders the roles' documents from the templates in scripts/policies/, the
+// files scripts/create-roles.sh renders for a deployment, so a least-privilege test of either
+// proves the other. Of the execution role's templates the local run takes only
+// execution-secretsmanager.json: it pulls no image from ECR and has no awslogs driver, so
+// execution-pull-logs.json would grant nothing here, and it always keeps the credentials in
+// Secrets Manager under the default key (no execution-ssm.json, no execution-kms.json).
+func localPolicies(account, secretARN, tableARN string) (trust, execution, task string, err error) {
+	if trust, err = scripts.Policy("trust-ecs-tasks", map[string]string{"ACCOUNT_ID": account}); err != nil {
+		return "", "", "", err
+	}
+	if execution, err = scripts.Policy("execution-secretsmanager", map[string]string{"SECRET_ARN": secretARN}); err != nil {
+		return "", "", "", err
+	}
+	if task, err = scripts.Policy("task-dynamodb", map[string]string{"TABLE_ARN": tableARN}); err != nil {
+		return "", "", "", err
+	}
+	return trust, execution, task, nil
 }
