@@ -4,6 +4,11 @@ package main
 // created by scripts/create-roles.sh itself, so the policies tested are the ones a deployment
 // gets. With the task role's credentials the app can write to its table and cannot read the
 // secret; with the execution role's, ECS can read the secret and cannot write to the table.
+//
+// The documents come from the templates in scripts/policies/, and the test first checks that
+// IAM holds exactly their rendering (scripts.Policy). `go run ./local` provisions its roles
+// from the same templates; local/provision_test.go checks that and repeats the enforcement
+// checks on the local run's roles.
 
 import (
 	"context"
@@ -28,6 +33,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/streammatch/streammatch/internal/mototest"
+	"github.com/streammatch/streammatch/scripts"
 	"github.com/streammatch/streammatch/secrets"
 	"github.com/streammatch/streammatch/store"
 )
@@ -80,7 +86,7 @@ func TestRoles_LeastPrivilegeUnderIAMEnforcement(t *testing.T) {
 
 	// Enforcement starts only when the test asks for it (reset-auth below): the set-up calls
 	// run as moto's unchecked root, as an administrator would.
-	moto := mototest.Start(t, mototest.WithEnv("INITIAL_NO_AUTH_ACTION_COUNT", "1000000"))
+	moto := mototest.Start(t, mototest.WithEnv("INITIAL_NO_AUTH_ACTION_COUNT=1000000"))
 	ctx := context.Background()
 	admin := moto.AWSConfig(t)
 	secretValue, _ := json.Marshal(map[string]string{
@@ -119,6 +125,7 @@ func TestRoles_LeastPrivilegeUnderIAMEnforcement(t *testing.T) {
 	// What the script granted, read back from IAM: exact resources, nothing more.
 	iamc := iam.NewFromConfig(admin)
 	policies := map[string]policyDocument{}
+	rendered := renderedRolePolicies(t, secretARN, tableARN)
 	for _, role := range []string{executionRole, taskRole} {
 		names, err := iamc.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: aws.String(role)})
 		if err != nil || len(names.PolicyNames) != 1 {
@@ -133,6 +140,9 @@ func TestRoles_LeastPrivilegeUnderIAMEnforcement(t *testing.T) {
 			t.Fatal(err)
 		}
 		doc, _ := url.QueryUnescape(aws.ToString(got.PolicyDocument))
+		if g, w := normalJSON(t, doc), normalJSON(t, rendered[role]); g != w {
+			t.Errorf("role %s: IAM holds\n%s\nwant the rendering of scripts/policies/\n%s", role, g, w)
+		}
 		var p policyDocument
 		if err := json.Unmarshal([]byte(doc), &p); err != nil {
 			t.Fatalf("role %s policy: %v\n%s", role, err, doc)
@@ -263,6 +273,44 @@ func TestRoles_LeastPrivilegeUnderIAMEnforcement(t *testing.T) {
 			assertNoSecret(t, map[string]string{"Resolve error": err.Error()})
 		})
 	}
+}
+
+// renderedRolePolicies renders, from scripts/policies/, the inline policy create-roles.sh
+// should have put on each role with SECRET_STORE=secretsmanager, no KMS_KEY_ARN and the
+// account's own ECR repository.
+func renderedRolePolicies(t *testing.T, secretARN, tableARN string) map[string]string {
+	t.Helper()
+	const prefix = ":" + mototest.Region + ":" + motoAccount + ":"
+	vars := map[string]string{
+		"REPOSITORY_ARN": "arn:aws:ecr" + prefix + "repository/streammatch",
+		"LOG_GROUP_ARN":  "arn:aws:logs" + prefix + "log-group:/ecs/streammatch",
+		"SECRET_ARN":     secretARN,
+		"TABLE_ARN":      tableARN,
+	}
+	var parts []string
+	for _, name := range []string{"execution-pull-logs", "execution-secretsmanager", "task-dynamodb"} {
+		doc, err := scripts.Policy(name, vars)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, doc)
+	}
+	execution, err := scripts.MergePolicies(parts[:2]...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{executionRole: execution, taskRole: parts[2]}
+}
+
+// normalJSON decodes and re-encodes a JSON document, so that layout does not count.
+func normalJSON(t *testing.T, doc string) string {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal([]byte(doc), &v); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, doc)
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 // enforceIAM makes moto check every later request against IAM policies, using its
