@@ -41,6 +41,10 @@ type fastDecoder struct {
 	typeErr bool
 	// fallback records that the line needs encoding/json (see the file comment).
 	fallback bool
+	// keyMayFold says whether the last key read could match a field only case-insensitively
+	// or through an escape (see unknownKey). key works it out while it scans the key, so that
+	// the many keys streammatch does not use are not read twice.
+	keyMayFold bool
 }
 
 // lineNotices holds the raw values of the keys that classify a line. nil means absent; a key
@@ -209,7 +213,7 @@ func (d *fastDecoder) otherField(k []byte, n *lineNotices, depth int) bool {
 			return true
 		}
 	}
-	return d.unknownKey(k) && d.skipValue(depth+1)
+	return d.unknownKey() && d.skipValue(depth+1)
 }
 
 func (d *fastDecoder) tweetField(dst **wireTweet, depth int) bool {
@@ -246,7 +250,7 @@ func (d *fastDecoder) userField(dst **wireUser, depth int) bool {
 		if string(k) == "screen_name" {
 			ok = d.once(&seen, 1) && d.stringField(&u.ScreenName, depth+1)
 		} else {
-			ok = d.unknownKey(k) && d.skipValue(depth+2)
+			ok = d.unknownKey() && d.skipValue(depth+2)
 		}
 		if ok {
 			more, ok = d.nextMember()
@@ -281,7 +285,7 @@ func (d *fastDecoder) extendedField(dst **wireExtended, depth int) bool {
 		case "extended_entities":
 			ok = d.once(&seen, 4) && d.entitiesField(&x.ExtendedEntities, depth+1)
 		default:
-			ok = d.unknownKey(k) && d.skipValue(depth+2)
+			ok = d.unknownKey() && d.skipValue(depth+2)
 		}
 		if ok {
 			more, ok = d.nextMember()
@@ -318,7 +322,7 @@ func (d *fastDecoder) entitiesField(dst **wireEntities, depth int) bool {
 		case "media":
 			ok = d.once(&seen, 8) && d.urlsField(&e.Media, depth+1)
 		default:
-			ok = d.unknownKey(k) && d.skipValue(depth+2)
+			ok = d.unknownKey() && d.skipValue(depth+2)
 		}
 		if ok {
 			more, ok = d.nextMember()
@@ -424,7 +428,7 @@ func (d *fastDecoder) stringObject(depth int, name1 string, dst1 *string, name2 
 		case name2 != "" && string(k) == name2:
 			ok = d.once(&seen, 2) && d.stringField(dst2, depth)
 		default:
-			ok = d.unknownKey(k) && d.skipValue(depth+1)
+			ok = d.unknownKey() && d.skipValue(depth+1)
 		}
 		if ok {
 			more, ok = d.nextMember()
@@ -443,11 +447,11 @@ func (d *fastDecoder) once(seen *uint32, f uint32) bool {
 	return true
 }
 
-// unknownKey accepts a key that matches no field, unless encoding/json might still match it to
-// one: case-insensitively (an upper-case letter, or a non-ASCII letter such as the Kelvin sign
-// that folds to ASCII) or after unescaping.
-func (d *fastDecoder) unknownKey(k []byte) bool {
-	if keyMayFold(k) {
+// unknownKey accepts the key just read, which matches no field, unless encoding/json might
+// still match it to one: case-insensitively (an upper-case letter, or a non-ASCII letter such
+// as the Kelvin sign that folds to ASCII) or after unescaping.
+func (d *fastDecoder) unknownKey() bool {
+	if d.keyMayFold {
 		d.fallback = true
 		return false
 	}
@@ -455,7 +459,7 @@ func (d *fastDecoder) unknownKey(k []byte) bool {
 }
 
 // keyMayFold reports whether k holds an upper-case ASCII letter, a non-ASCII byte or a
-// backslash, eight bytes at a time: every key of the user object passes through here.
+// backslash, eight bytes at a time. scanKey's fast path computes the same; this is its slow path.
 func keyMayFold(k []byte) bool {
 	for len(k) >= 8 {
 		x := binary.LittleEndian.Uint64(k)
@@ -529,6 +533,10 @@ func (d *fastDecoder) peek() byte {
 }
 
 func (d *fastDecoder) skipSpace() {
+	// Stream lines are compact JSON, so there is usually no whitespace at all: one compare.
+	if d.pos < len(d.data) && d.data[d.pos] > ' ' {
+		return
+	}
 	for d.pos < len(d.data) {
 		switch d.data[d.pos] {
 		case ' ', '\t', '\n', '\r':
@@ -570,13 +578,13 @@ func (d *fastDecoder) openArray(depth int) (more, ok bool) {
 }
 
 // key reads an object key and the ':' after it, and returns the key's raw bytes (escapes not
-// decoded), with d.pos at the value.
+// decoded), with d.pos at the value. It sets d.keyMayFold.
 func (d *fastDecoder) key() ([]byte, bool) {
 	if d.peek() != '"' {
 		return nil, false
 	}
 	start := d.pos + 1
-	end, _, ok := d.scanString()
+	end, ok := d.scanKey()
 	if !ok {
 		return nil, false
 	}
@@ -587,6 +595,41 @@ func (d *fastDecoder) key() ([]byte, bool) {
 	d.pos++
 	d.skipSpace()
 	return d.data[start:end], true
+}
+
+// scanKey is scanString for a key, which also sets d.keyMayFold. Keys are short, plain ASCII
+// and lower-case, so the common key is checked for the end quote and for upper-case letters
+// in the same eight-byte steps; anything else (an escape, non-ASCII, a key at the very end of
+// data) takes scanString and keyMayFold.
+func (d *fastDecoder) scanKey() (end int, ok bool) {
+	data := d.data
+	start := d.pos + 1
+	for i := start; i+8 <= len(data); i += 8 {
+		x := binary.LittleEndian.Uint64(data[i:])
+		q := x ^ swarQuote
+		b := x ^ swarBackslash
+		m := ((q - swarOnes) &^ q) | ((b - swarOnes) &^ b) | (x - swarSpace) | x
+		// With the high bit forced on, subtracting 'A' or 'Z'+1 never borrows across bytes,
+		// so each byte's high bit tells whether its low seven bits are >= 'A' and >= 'Z'+1.
+		hx := x | swarHigh
+		upper := (hx - 'A'*swarOnes) &^ (hx - ('Z'+1)*swarOnes) & swarHigh
+		if m &= swarHigh; m != 0 {
+			n := bits.TrailingZeros64(m) // the high bit of the first flagged byte
+			if i += n >> 3; data[i] != '"' {
+				break // An escape, a control character or non-ASCII: the slow path.
+			}
+			// Bits below n cover the bytes before the quote (and not the quote's high bit).
+			d.keyMayFold = upper&(1<<n-1) != 0
+			d.pos = i + 1
+			return i, true
+		}
+		if upper != 0 {
+			break
+		}
+	}
+	end, escaped, ok := d.scanString()
+	d.keyMayFold = escaped || ok && keyMayFold(data[start:end])
+	return end, ok
 }
 
 // nextMember consumes what follows an object member: ',' and the next key's whitespace (more),
@@ -722,9 +765,9 @@ const (
 
 // scanString validates the string whose opening quote is at d.pos and moves past its closing
 // quote. end is the index of the closing quote; escaped says whether the string holds a
-// backslash escape. The string's bytes are known to be valid UTF-8 (the whole line is checked
-// first), so only quotes, backslashes and control characters need looking at: it tests eight
-// bytes at a time for them, which is what makes skipping a tweet's unused fields cheap.
+// backslash escape. Only quotes, backslashes, control characters and non-ASCII bytes need
+// looking at: it tests eight bytes at a time for them, which is what makes skipping a tweet's
+// unused fields cheap, and checks the UTF-8 of non-ASCII text as it goes, in the same pass.
 func (d *fastDecoder) scanString() (end int, escaped, ok bool) {
 	data := d.data
 	i := d.pos + 1
@@ -733,9 +776,10 @@ func (d *fastDecoder) scanString() (end int, escaped, ok bool) {
 			x := binary.LittleEndian.Uint64(data[i:])
 			q := x ^ swarQuote
 			b := x ^ swarBackslash
-			// A byte is flagged when it is '"', '\\' or below 0x20. The lowest flagged byte is
-			// always a real one (borrows only reach more significant bytes).
-			m := ((q - swarOnes) &^ q) | ((b - swarOnes) &^ b) | ((x - swarSpace) &^ x) | x
+			// A byte is flagged when it is '"', '\\', below 0x20 (x - swarSpace borrows into
+			// its high bit) or 0x80 and above (its own high bit). The lowest flagged byte is
+			// always a real one: borrows only reach more significant bytes.
+			m := ((q - swarOnes) &^ q) | ((b - swarOnes) &^ b) | (x - swarSpace) | x
 			if m &= swarHigh; m != 0 {
 				i += bits.TrailingZeros64(m) >> 3
 				break
@@ -749,6 +793,11 @@ func (d *fastDecoder) scanString() (end int, escaped, ok bool) {
 		case c == '"':
 			d.pos = i + 1
 			return i, escaped, true
+		case c >= utf8.RuneSelf:
+			// A run of non-ASCII text (Japanese, emoji).
+			if i, ok = skipUTF8(data, i); !ok {
+				return 0, false, false
+			}
 		case c == '\\':
 			escaped = true
 			if i+1 >= len(data) {
@@ -767,22 +816,74 @@ func (d *fastDecoder) scanString() (end int, escaped, ok bool) {
 			}
 		case c < ' ':
 			return 0, false, false
-		case c >= utf8.RuneSelf:
-			// A run of non-ASCII text (Japanese, emoji): check each rune is valid UTF-8.
-			// A complete sequence holds only bytes >= 0x80, so the maximal run can be checked
-			// on its own.
-			j := i + 1
-			for j < len(data) && data[j] >= utf8.RuneSelf {
-				j++
-			}
-			if !utf8.Valid(data[i:j]) {
-				return 0, false, false
-			}
-			i = j
 		default:
+			// Only reached near the end of data, where fewer than eight bytes are left.
 			i++
 		}
 	}
+}
+
+// skipUTF8 checks the UTF-8 sequences starting at data[i] (a byte >= 0x80) up to the next ASCII
+// byte, and returns that byte's index. It accepts exactly what utf8.Valid accepts (no overlong
+// forms, no surrogates, nothing above U+10FFFF), in one pass and without a call per rune: a
+// line of Japanese is mostly three-byte sequences, which take one load and two compares each.
+func skipUTF8(data []byte, i int) (int, bool) {
+	for i < len(data) {
+		c := data[i]
+		switch {
+		case c < utf8.RuneSelf:
+			return i, true
+		case c >= 0xE1 && c <= 0xEF && c != 0xED && i+3 <= len(data):
+			// The common case, U+1000 to U+FFFF without the surrogates: any two continuation bytes.
+			if data[i+1]&0xC0 != 0x80 || data[i+2]&0xC0 != 0x80 {
+				return i, false
+			}
+			i += 3
+		default:
+			n, ok := utf8SeqLen(data[i:])
+			if !ok {
+				return i, false
+			}
+			i += n
+		}
+	}
+	return i, true
+}
+
+// utf8SeqLen checks the UTF-8 sequence at the start of s, whose first byte is >= 0x80, by the
+// table of well-formed sequences in the Unicode standard (Table 3-7).
+func utf8SeqLen(s []byte) (int, bool) {
+	c := s[0]
+	var n int
+	lo, hi := byte(0x80), byte(0xBF) // the range of the second byte
+	switch {
+	case c >= 0xC2 && c <= 0xDF:
+		n = 2
+	case c == 0xE0:
+		n, lo = 3, 0xA0
+	case c >= 0xE1 && c <= 0xEF:
+		n = 3
+		if c == 0xED {
+			hi = 0x9F
+		}
+	case c == 0xF0:
+		n, lo = 4, 0x90
+	case c >= 0xF1 && c <= 0xF3:
+		n = 4
+	case c == 0xF4:
+		n, hi = 4, 0x8F
+	default:
+		return 0, false
+	}
+	if len(s) < n || s[1] < lo || s[1] > hi {
+		return 0, false
+	}
+	for _, b := range s[2:n] {
+		if b&0xC0 != 0x80 {
+			return 0, false
+		}
+	}
+	return n, true
 }
 
 func isHex(c byte) bool {

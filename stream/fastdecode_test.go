@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/dghubble/go-twitter/twitter"
 )
@@ -192,4 +194,66 @@ func BenchmarkDecoders(b *testing.B) {
 			b.Fatal("no lines")
 		}
 	})
+}
+
+// TestSkipUTF8_AgreesWithUTF8Valid checks the fast decoder's own UTF-8 check against utf8.Valid
+// on every sequence of one to three bytes of 0x80 and above, and on four-byte sequences built
+// from the bytes at the edges of each range, each followed by an ASCII byte or the end of data.
+func TestSkipUTF8_AgreesWithUTF8Valid(t *testing.T) {
+	edges := []byte{0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xE1, 0xEC, 0xED, 0xEE, 0xEF, 0xF0, 0xF1, 0xF3, 0xF4, 0xF5, 0xFF}
+	check := func(run []byte) {
+		for _, tail := range []string{"", `"`} {
+			data := append(slices.Clip(run), tail...)
+			end, ok := skipUTF8(data, 0)
+			if want := utf8.Valid(run); ok != want || ok && end != len(run) {
+				t.Fatalf("skipUTF8(% x) = %d, %v; want %d, %v", data, end, ok, len(run), want)
+			}
+		}
+	}
+	run := make([]byte, 0, 4)
+	for a := 0x80; a <= 0xFF; a++ {
+		check(append(run[:0], byte(a)))
+		for b := 0x80; b <= 0xFF; b++ {
+			check(append(run[:0], byte(a), byte(b)))
+			for c := 0x80; c <= 0xFF; c++ {
+				check(append(run[:0], byte(a), byte(b), byte(c)))
+			}
+		}
+	}
+	for _, a := range edges {
+		for _, b := range edges {
+			for _, c := range edges {
+				for _, d := range edges {
+					check(append(run[:0], a, b, c, d))
+				}
+			}
+		}
+	}
+}
+
+// TestScanKey_AgreesWithScanString checks scanKey's eight-byte fast path against scanString
+// and keyMayFold, for keys of every length up to 20 with one special byte (upper-case, escape,
+// non-ASCII, control character, the closing quote) at every position, followed by nothing, by
+// a short tail or by a long one, since the fast path reads eight bytes at a time.
+func TestScanKey_AgreesWithScanString(t *testing.T) {
+	specials := []string{"", "A", "Z", "@", "[", "`", "{", "\\n", "\\u0041", "\\", "\u017f", "\xc3", "\x01", "\x7f", `"`}
+	for n := 0; n <= 20; n++ {
+		for at := 0; at <= n; at++ {
+			for _, sp := range specials {
+				for _, tail := range []string{"", `"`, `":1`, `":1234567890123`} {
+					key := strings.Repeat("k", at) + sp + strings.Repeat("e", n-at)
+					data := []byte(`"` + key + tail)
+					ref := fastDecoder{data: data}
+					wantEnd, escaped, wantOK := ref.scanString()
+					wantFold := escaped || wantOK && keyMayFold(data[1:wantEnd])
+					d := fastDecoder{data: data}
+					end, ok := d.scanKey()
+					if ok != wantOK || ok && (end != wantEnd || d.pos != ref.pos || d.keyMayFold != wantFold) {
+						t.Fatalf("scanKey(%q) = end %d, pos %d, fold %v, ok %v; want end %d, pos %d, fold %v, ok %v",
+							data, end, d.pos, d.keyMayFold, ok, wantEnd, ref.pos, wantFold, wantOK)
+					}
+				}
+			}
+		}
+	}
 }

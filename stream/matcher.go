@@ -343,6 +343,19 @@ func (s *matchScratch) addField(sigil byte, text string) {
 				tok = append(tok, c)
 			}
 			i++
+		} else if r, ok := decodeThreeByteRune(text, i); ok {
+			// Most non-ASCII text of tweets (CJK, most other scripts, many symbols) is three
+			// bytes a rune and has no case: decoded inline and copied as it is.
+			lower := trackLower(r)
+			class = trackRuneClass(lower)
+			if class != classSpace {
+				if lower == r {
+					tok = append(tok, text[i:i+3]...)
+				} else {
+					tok = utf8.AppendRune(tok, lower)
+				}
+			}
+			i += 3
 		} else {
 			r, size := utf8.DecodeRuneInString(text[i:])
 			r = trackLower(r)
@@ -379,6 +392,21 @@ func (s *matchScratch) addField(sigil byte, text string) {
 		s.addToken(tok, spans)
 	}
 	s.lower, s.spans = tok[:0], spans[:0]
+}
+
+// decodeThreeByteRune decodes the rune at text[i] when it is a well-formed three-byte sequence
+// with a lead byte of E1-EC or EE-EF: the ones every pair of continuation bytes completes, so
+// that the check is two masks. It gives what utf8.DecodeRuneInString would, without the call;
+// ok is false for anything else, which takes utf8.DecodeRuneInString.
+func decodeThreeByteRune(text string, i int) (r rune, ok bool) {
+	if i+2 >= len(text) {
+		return 0, false
+	}
+	c0, c1, c2 := text[i], text[i+1], text[i+2]
+	if c0 < 0xE1 || c0 > 0xEF || c0 == 0xED || c1&0xC0 != 0x80 || c2&0xC0 != 0x80 {
+		return 0, false
+	}
+	return rune(c0&0x0F)<<12 | rune(c1&0x3F)<<6 | rune(c2&0x3F), true
 }
 
 // trackSpan is a sub-word of a token: the bytes tok[start:end].

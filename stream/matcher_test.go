@@ -630,3 +630,30 @@ func (tw *matcherTweetJSON) message() Message {
 	}
 	return msg
 }
+
+// TestDecodeThreeByteRune_AgreesWithUTF8 checks the matcher's inline decoder against
+// utf8.DecodeRuneInString on every three bytes with a lead byte of E0-EF, and at the end of text.
+func TestDecodeThreeByteRune_AgreesWithUTF8(t *testing.T) {
+	decoded := 0
+	for c0 := 0xE0; c0 <= 0xEF; c0++ {
+		for c1 := 0; c1 <= 0xFF; c1++ {
+			for c2 := 0; c2 <= 0xFF; c2++ {
+				text := string([]byte{byte(c0), byte(c1), byte(c2)})
+				for _, s := range []string{text, text[:2]} {
+					r, ok := decodeThreeByteRune(s, 0)
+					if !ok {
+						continue
+					}
+					decoded++
+					if want, size := utf8.DecodeRuneInString(s); r != want || size != 3 {
+						t.Fatalf("decodeThreeByteRune(% x) = %U; utf8.DecodeRuneInString gives %U, %d bytes", s, r, want, size)
+					}
+				}
+			}
+		}
+	}
+	// Lead bytes E1-EC and EE-EF, each with 64 x 64 continuation pairs.
+	if want := 14 * 64 * 64; decoded != want {
+		t.Errorf("decoded %d sequences inline, want %d", decoded, want)
+	}
+}
