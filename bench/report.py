@@ -222,6 +222,15 @@ the stored items by DynamoDB's sizing rule (attribute names + values, 1 WCU per 
 moto answers far faster than DynamoDB, so absolute items/s are an emulator figure; the request
 count per item is exact.
 
+Why the items/s ratio moves between runs (68x, 41x and 37x on this machine on one day) and can
+miss the 50x target: both sides are bound by moto, not by the client. moto stores each item in
+Python under one interpreter lock, about 0.35 ms per item, so the writer's one batch in flight
+tops out near 2,500-2,900 items/s whatever the Go side does. The seed's cost is dominated by
+building a boto3 client per item (10-30 ms, most sensitive to the machine's load), so a quieter
+machine makes the seed faster and the ratio smaller. The requests per item (1/25) and write
+units per item do not vary. Against real DynamoDB (about 5-10 ms per call) the seed pays a
+round trip and a client per item and the writer one round trip per 25 items.
+
 ## 4. Memory
 
 - Idle RSS: {rss_idle:.1f} MiB (service connected to the simulator, no tweets).
