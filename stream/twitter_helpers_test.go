@@ -57,8 +57,21 @@ func newStreamServer(t *testing.T, script ...http.HandlerFunc) *streamServer {
 	return s
 }
 
+// liveGrace is how long a new request waits for the handlers of earlier connections to finish
+// before it counts itself. A client that closed its connection before opening the next one can
+// still find the old handler running for a moment, because the server learns of a close
+// asynchronously (and a hijacked connection is closed before its handler returns). Only a
+// client that really holds two connections keeps the old handler alive past the grace.
+const liveGrace = 500 * time.Millisecond
+
 func (s *streamServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	deadline := time.Now().Add(liveGrace)
 	s.mu.Lock()
+	for s.live > 0 && time.Now().Before(deadline) {
+		s.mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+		s.mu.Lock()
+	}
 	n := s.requests
 	s.requests++
 	s.live++

@@ -47,6 +47,10 @@ const (
 	kindNotice
 )
 
+// connGrace bounds how long a new stream waits for the handlers of earlier streams to end
+// before it is counted; see serveStream.
+const connGrace = 500 * time.Millisecond
+
 // serveStream holds the stream open until the client leaves, the server closes or a fault ends
 // it. Everything is written from this goroutine.
 func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, m *stream.Matcher, ph [][]string) {
@@ -56,7 +60,17 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, m *stream.M
 		inject: make(chan *injection),
 		ended:  make(chan struct{}),
 	}
+	// A client that closed its previous stream before opening this one can still find the old
+	// handler running for a moment: the server learns of a close asynchronously. Wait briefly
+	// for earlier streams to finish before counting this one, so that MaxConnections counts
+	// only a client that really holds two streams (whose old stream outlives the grace).
+	deadline := time.Now().Add(connGrace)
 	s.mu.Lock()
+	for s.stats.Connections > 0 && time.Now().Before(deadline) && r.Context().Err() == nil {
+		s.mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+		s.mu.Lock()
+	}
 	s.nextConn++
 	c.id, c.gen = s.nextConn, s.faultGen
 	s.conns[c] = struct{}{}
