@@ -13,8 +13,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -24,7 +22,6 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -223,7 +220,7 @@ func TestRoles_LeastPrivilegeUnderIAMEnforcement(t *testing.T) {
 		roleCfg[role] = cfg
 	}
 
-	enforceIAM(t, moto.URL)
+	moto.EnforceIAM(t)
 	if _, err := secretsmanager.NewFromConfig(admin).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(secretARN)}); err == nil {
 		t.Fatal("moto answered a caller that is not an IAM identity: enforcement is not on, and nothing below would prove anything")
 	}
@@ -245,14 +242,14 @@ func TestRoles_LeastPrivilegeUnderIAMEnforcement(t *testing.T) {
 		t.Run(tc.role, func(t *testing.T) {
 			cfg := roleCfg[tc.role]
 			_, err := secretsmanager.NewFromConfig(cfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(secretARN)})
-			checkAllowed(t, "secretsmanager:GetSecretValue on the secret", err, tc.canReadSecret)
+			mototest.CheckAllowed(t, "secretsmanager:GetSecretValue on the secret", err, tc.canReadSecret)
 
 			_, err = dynamodb.NewFromConfig(cfg).BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
 				RequestItems: map[string][]types.WriteRequest{"twitterStream": {{PutRequest: &types.PutRequest{Item: map[string]types.AttributeValue{
 					"user": &types.AttributeValueMemberS{Value: "alice"}, "date": &types.AttributeValueMemberS{Value: "2024-05-01T12:00:00Z#1"},
 				}}}}},
 			})
-			checkAllowed(t, "dynamodb:BatchWriteItem on the table", err, tc.canWriteTable)
+			mototest.CheckAllowed(t, "dynamodb:BatchWriteItem on the table", err, tc.canWriteTable)
 
 			// The local run resolves the task definition's secrets as the ECS agent does, with
 			// this role: only the execution role gets values, and a refusal names the secret's
@@ -311,32 +308,4 @@ func normalJSON(t *testing.T, doc string) string {
 	}
 	b, _ := json.Marshal(v)
 	return string(b)
-}
-
-// enforceIAM makes moto check every later request against IAM policies, using its
-// /moto-api/reset-auth endpoint (the body is the new INITIAL_NO_AUTH_ACTION_COUNT).
-func enforceIAM(t *testing.T, motoURL string) {
-	t.Helper()
-	resp, err := http.Post(motoURL+"/moto-api/reset-auth", "text/plain", strings.NewReader("0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("moto reset-auth: %s", resp.Status)
-	}
-}
-
-// checkAllowed fails unless err shows the call was allowed (nil) or denied (HTTP 403), as
-// wanted.
-func checkAllowed(t *testing.T, what string, err error, allowed bool) {
-	t.Helper()
-	var re *awshttp.ResponseError
-	denied := errors.As(err, &re) && re.HTTPStatusCode() == http.StatusForbidden
-	switch {
-	case allowed && err != nil:
-		t.Errorf("%s: got %v, want it allowed", what, err)
-	case !allowed && !denied:
-		t.Errorf("%s: got %v, want it denied with 403", what, err)
-	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -30,29 +29,12 @@ import (
 const sourceToken = "ST-leakcheck-5e1d77+/="
 
 // lockedBuffer is an io.Writer several goroutines may write to.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // sourceRun is one run() of the program with a non-Twitter source.
 type sourceRun struct {
 	t      *testing.T
 	ddb    *dynamodb.Client
-	stdout *lockedBuffer
-	stderr *lockedBuffer
+	stdout *syncBuffer
+	stderr *syncBuffer
 	base   string
 	cancel context.CancelFunc
 	done   chan error
@@ -86,7 +68,7 @@ func startSourceRun(t *testing.T, env map[string]string) *sourceRun {
 	for k, v := range env {
 		full[k] = v
 	}
-	r := &sourceRun{t: t, ddb: ddb, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan error, 1)}
+	r := &sourceRun{t: t, ddb: ddb, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() { r.done <- run(ctx, nil, envOf(full), strings.NewReader(""), r.stdout, r.stderr) }()

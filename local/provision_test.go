@@ -3,14 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -183,7 +180,7 @@ func TestProvision_LeastPrivilegeUnderIAMEnforcement(t *testing.T) {
 		roleCfg[role] = c
 	}
 
-	enforceIAM(t, moto.URL)
+	moto.EnforceIAM(t)
 	if _, err := secretsmanager.NewFromConfig(cfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(p.SecretARN)}); err == nil {
 		t.Fatal("moto answered a caller that is not an IAM identity: enforcement is not on, and nothing below would prove anything")
 	}
@@ -200,14 +197,14 @@ func TestProvision_LeastPrivilegeUnderIAMEnforcement(t *testing.T) {
 		t.Run(tt.role, func(t *testing.T) {
 			c := roleCfg[tt.role]
 			_, err := secretsmanager.NewFromConfig(c).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(p.SecretARN)})
-			checkAllowed(t, "secretsmanager:GetSecretValue on the secret", err, tt.canReadSecret)
+			mototest.CheckAllowed(t, "secretsmanager:GetSecretValue on the secret", err, tt.canReadSecret)
 
 			_, err = dynamodb.NewFromConfig(c).BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
 				RequestItems: map[string][]types.WriteRequest{n.Table: {{PutRequest: &types.PutRequest{Item: map[string]types.AttributeValue{
 					"user": &types.AttributeValueMemberS{Value: "alice"}, "date": &types.AttributeValueMemberS{Value: "2024-05-01T12:00:00Z#1"},
 				}}}}},
 			})
-			checkAllowed(t, "dynamodb:BatchWriteItem on the table", err, tt.canWriteTable)
+			mototest.CheckAllowed(t, "dynamodb:BatchWriteItem on the table", err, tt.canWriteTable)
 
 			// What the local run does with the execution role: resolve the task definition's
 			// secrets as the ECS agent would.
@@ -267,32 +264,4 @@ func compactJSON(t *testing.T, doc string) string {
 	}
 	b, _ := json.Marshal(v)
 	return string(b)
-}
-
-// enforceIAM makes moto check every later request against IAM policies, through its
-// /moto-api/reset-auth endpoint (the body is the new INITIAL_NO_AUTH_ACTION_COUNT).
-func enforceIAM(t *testing.T, motoURL string) {
-	t.Helper()
-	resp, err := http.Post(motoURL+"/moto-api/reset-auth", "text/plain", strings.NewReader("0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("moto reset-auth: %s", resp.Status)
-	}
-}
-
-// checkAllowed fails unless err shows the call was allowed (nil) or denied (HTTP 403), as
-// wanted.
-func checkAllowed(t *testing.T, what string, err error, allowed bool) {
-	t.Helper()
-	var re *awshttp.ResponseError
-	denied := errors.As(err, &re) && re.HTTPStatusCode() == http.StatusForbidden
-	switch {
-	case allowed && err != nil:
-		t.Errorf("%s: got %v, want it allowed", what, err)
-	case !allowed && !denied:
-		t.Errorf("%s: got %v, want it denied with 403", what, err)
-	}
 }

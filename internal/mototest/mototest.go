@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 )
 
@@ -209,4 +210,33 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// EnforceIAM makes moto check every later request against IAM policies, through its
+// /moto-api/reset-auth endpoint (the body is the new INITIAL_NO_AUTH_ACTION_COUNT). Start the
+// server with WithEnv("INITIAL_NO_AUTH_ACTION_COUNT=1000000") so that setup runs unchecked.
+func (s *Server) EnforceIAM(t testing.TB) {
+	t.Helper()
+	resp, err := http.Post(s.URL+"/moto-api/reset-auth", "text/plain", strings.NewReader("0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("moto reset-auth: %s", resp.Status)
+	}
+}
+
+// CheckAllowed fails the test unless err shows the call was allowed (nil) or denied (HTTP 403),
+// as wanted.
+func CheckAllowed(t testing.TB, what string, err error, allowed bool) {
+	t.Helper()
+	var re *awshttp.ResponseError
+	denied := errors.As(err, &re) && re.HTTPStatusCode() == http.StatusForbidden
+	switch {
+	case allowed && err != nil:
+		t.Errorf("%s: got %v, want it allowed", what, err)
+	case !allowed && !denied:
+		t.Errorf("%s: got %v, want it denied with 403", what, err)
+	}
 }
