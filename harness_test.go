@@ -4,7 +4,6 @@ package main
 // simulator, with switches for the faults the tests inject on both sides.
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/streammatch/streammatch/internal/faultproxy"
 	"github.com/streammatch/streammatch/internal/mototest"
+	"github.com/streammatch/streammatch/internal/syncbuf"
 	"github.com/streammatch/streammatch/store"
 	"github.com/streammatch/streammatch/twittersim"
 )
@@ -65,24 +65,6 @@ func awsTestEnv(none string) map[string]string {
 		"AWS_SHARED_CREDENTIALS_FILE": none,
 		"AWS_EC2_METADATA_DISABLED":   "true",
 	}
-}
-
-// syncBuffer is an io.Writer that several goroutines may write to (the logger, the server).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // distinctive secret values: the leak checks search every output for them.
@@ -260,8 +242,8 @@ func (f *fixture) scanIDs() map[string]int {
 // service is one run() of the whole program against a fixture.
 type service struct {
 	*fixture
-	stdout  *syncBuffer
-	stderr  *syncBuffer
+	stdout  *syncbuf.Buffer
+	stderr  *syncbuf.Buffer
 	base    string // http://127.0.0.1:PORT
 	cancel  context.CancelFunc
 	done    chan error
@@ -280,7 +262,7 @@ func startService(t *testing.T, creds twittersim.Credentials, opts ...serviceOpt
 // restarted task runs against the same table and stream.
 func (f *fixture) start() *service {
 	f.t.Helper()
-	s := &service{fixture: f, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	s := &service{fixture: f, stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	go func() { s.done <- run(runCtx, nil, envOf(f.env), strings.NewReader(""), s.stdout, s.stderr) }()

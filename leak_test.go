@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/net/html"
 
+	"github.com/streammatch/streammatch/internal/syncbuf"
 	"github.com/streammatch/streammatch/twittersim"
 )
 
@@ -131,7 +132,7 @@ func TestRun_ConfigErrorsNameVariablesNeverValues(t *testing.T) {
 			for k, v := range tc.change {
 				env[k] = v
 			}
-			var stdout, stderr syncBuffer
+			var stdout, stderr syncbuf.Buffer
 			err := run(t.Context(), nil, envOf(env), strings.NewReader(""), &stdout, &stderr)
 			if err == nil {
 				t.Fatal("run accepted a broken configuration")

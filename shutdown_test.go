@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streammatch/streammatch/internal/syncbuf"
 	"github.com/streammatch/streammatch/twittersim"
 )
 
@@ -73,7 +74,7 @@ func TestProcess_SIGTERMWithFullQueueExitsZero(t *testing.T) {
 	for k, v := range f.env {
 		env = append(env, k+"="+v)
 	}
-	var stdout, stderr syncBuffer
+	var stdout, stderr syncbuf.Buffer
 	cmd := exec.Command(bin)
 	cmd.Env, cmd.Stdout, cmd.Stderr = env, &stdout, &stderr
 	if err := cmd.Start(); err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/streammatch/streammatch/fingerprint"
 	"github.com/streammatch/streammatch/internal/mototest"
+	"github.com/streammatch/streammatch/internal/syncbuf"
 	"github.com/streammatch/streammatch/store"
 )
 
@@ -28,13 +29,13 @@ import (
 // sourceToken is a distinctive secret value, for the leak checks.
 const sourceToken = "ST-leakcheck-5e1d77+/="
 
-// lockedBuffer is an io.Writer several goroutines may write to.
+// syncbuf.Buffer is an io.Writer several goroutines may write to.
 // sourceRun is one run() of the program with a non-Twitter source.
 type sourceRun struct {
 	t      *testing.T
 	ddb    *dynamodb.Client
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *syncbuf.Buffer
+	stderr *syncbuf.Buffer
 	base   string
 	cancel context.CancelFunc
 	done   chan error
@@ -68,7 +69,7 @@ func startSourceRun(t *testing.T, env map[string]string) *sourceRun {
 	for k, v := range env {
 		full[k] = v
 	}
-	r := &sourceRun{t: t, ddb: ddb, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	r := &sourceRun{t: t, ddb: ddb, stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() { r.done <- run(ctx, nil, envOf(full), strings.NewReader(""), r.stdout, r.stderr) }()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
@@ -25,6 +24,7 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/streammatch/streammatch/internal/mototest"
+	"github.com/streammatch/streammatch/internal/syncbuf"
 )
 
 // testCreds are distinctive values with characters that URL and JSON encoding change, so the
@@ -115,28 +115,11 @@ func testGetenv(overrides map[string]string) func(string) string {
 	}
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // localRun is one run() of local in the background.
 type localRun struct {
 	t      *testing.T
-	stdout *lockedBuffer
-	stderr *lockedBuffer
+	stdout *syncbuf.Buffer
+	stderr *syncbuf.Buffer
 	cancel context.CancelFunc
 	done   chan error
 	err    error
@@ -148,7 +131,7 @@ type localRun struct {
 
 func startLocal(t *testing.T, args ...string) *localRun {
 	t.Helper()
-	r := &localRun{t: t, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan error, 1)}
+	r := &localRun{t: t, stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() { r.done <- run(ctx, args, testGetenv(nil), r.stdout, r.stderr) }()

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/streammatch/streammatch/internal/mototest"
+	"github.com/streammatch/streammatch/internal/syncbuf"
 )
 
 const (
@@ -985,7 +986,7 @@ func startRegistry(t *testing.T, goBin string) string {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd := exec.Command(filepath.Join(bin, "registry"), "-port", strconv.Itoa(port))
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -1021,22 +1022,4 @@ func startRegistry(t *testing.T, goBin string) string {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-// lockedBuffer collects a child's output, which exec copies from its own goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/streammatch/streammatch/internal/syncbuf"
 )
 
 // testToken is a distinctive bearer token, so that a leak is easy to search for.
@@ -168,6 +170,6 @@ func TestRateLimitWait_ReadsXAndMastodonHeaders(t *testing.T) {
 	}
 }
 
-func slogJSON(w *syncBuffer) *slog.Logger {
+func slogJSON(w *syncbuf.Buffer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

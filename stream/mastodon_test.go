@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/streammatch/streammatch/internal/syncbuf"
 )
 
 const mastodonPath = "/api/v1/streaming/public"
@@ -56,7 +58,7 @@ func thumping(interval time.Duration, body string) http.HandlerFunc {
 	}
 }
 
-func newTestMastodonSource(t *testing.T, baseURL string, clock *fakeClock, logs *syncBuffer, mutate ...func(*MastodonConfig)) *MastodonSource {
+func newTestMastodonSource(t *testing.T, baseURL string, clock *fakeClock, logs *syncbuf.Buffer, mutate ...func(*MastodonConfig)) *MastodonSource {
 	t.Helper()
 	cfg := MastodonConfig{BaseURL: baseURL, Token: testToken, After: clock.After}
 	if logs != nil {
@@ -291,7 +293,7 @@ func TestMastodonSource_EmitsStatusesNoticesAndSkipsInStreamOrder(t *testing.T) 
 		"event: update\ndata: {\"id\":"
 	srv := newBearerServer(t, mastodonPath, nil, sendSSE(body), thumping(20*time.Millisecond, ""))
 	rec := &recorder{}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	src := newTestMastodonSource(t, srv.srv.URL, &fakeClock{auto: true}, logs)
 	stop := runAnySource(t, src, rec.emit)
 	eventually(t, "the second connection", func() bool { return src.Status().Connects == 2 })
@@ -313,7 +315,7 @@ func TestMastodonSource_WrongTokenIsRejectedWith401(t *testing.T) {
 	srv := newBearerServer(t, mastodonPath, nil, thumping(20*time.Millisecond, ""))
 	srv.token = "the-right-token"
 	clock := &fakeClock{}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	src := newTestMastodonSource(t, srv.srv.URL, clock, logs)
 	runAnySource(t, src, (&recorder{}).emit)
 	eventually(t, "the rejected state", func() bool { return src.Status().State == StateRejected })

@@ -1,7 +1,6 @@
 package stream
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha1"
@@ -17,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/streammatch/streammatch/internal/syncbuf"
 )
 
 // testCreds are distinctive values, so that a leak is easy to search for.
@@ -303,7 +304,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 // newTestSource builds a source against url with test credentials, a fake clock and a JSON
 // logger writing into logs.
-func newTestSource(t *testing.T, baseURL string, clock *fakeClock, logs *syncBuffer, mutate ...func(*TwitterConfig)) *TwitterSource {
+func newTestSource(t *testing.T, baseURL string, clock *fakeClock, logs *syncbuf.Buffer, mutate ...func(*TwitterConfig)) *TwitterSource {
 	t.Helper()
 	cfg := TwitterConfig{
 		BaseURL:     baseURL,
@@ -322,23 +323,6 @@ func newTestSource(t *testing.T, baseURL string, clock *fakeClock, logs *syncBuf
 		t.Fatalf("NewTwitterSource: %v", err)
 	}
 	return src
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // closedPort returns an address on which nothing listens.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/streammatch/streammatch/internal/syncbuf"
 )
 
 func TestTwitterSource_DeliversTweetsFromSignedConnection(t *testing.T) {
@@ -22,7 +24,7 @@ func TestTwitterSource_DeliversTweetsFromSignedConnection(t *testing.T) {
 		`{"limit":{"track":7}}`,
 	))
 	srv.verify = &testCreds
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	src := newTestSource(t, srv.srv.URL, &fakeClock{auto: true}, &logs)
 	var rec recorder
 	stop := runSource(t, src, rec.emit)
@@ -69,7 +71,7 @@ func TestTwitterSource_SurfacesRejectedCredentials(t *testing.T) {
 	wrong := testCreds
 	wrong.AccessTokenSecret = "as-Kk4wWRONGaccesssecret"
 	clock := &fakeClock{}
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	src := newTestSource(t, srv.srv.URL, clock, &logs, func(c *TwitterConfig) { c.Credentials = wrong })
 	var rec recorder
 	stop := runSource(t, src, rec.emit)
@@ -206,7 +208,7 @@ func TestTwitterSource_DetectsStall(t *testing.T) {
 			silent(tweetLine("1", "alice", "then silence")),
 			holdOpen(20*time.Millisecond, tweetLine("2", "bob", "after the stall")))
 		clock := &fakeClock{auto: true}
-		var logs syncBuffer
+		var logs syncbuf.Buffer
 		src := newTestSource(t, srv.srv.URL, clock, &logs, func(c *TwitterConfig) { c.StallTimeout = 200 * time.Millisecond })
 		var rec recorder
 		runSource(t, src, rec.emit)
@@ -489,7 +491,7 @@ func TestCredentials_NeverPrinted(t *testing.T) {
 	}
 	j, _ := json.Marshal(cfg)
 	out.Write(j)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	slog.New(slog.NewJSONHandler(&logs, nil)).Info("config", "cfg", cfg, "creds", cfg.Credentials)
 	slog.New(slog.NewTextHandler(&logs, nil)).Info("config", "cfg", cfg, "creds", cfg.Credentials)
 	out.WriteString(logs.String())

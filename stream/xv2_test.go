@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/streammatch/streammatch/internal/syncbuf"
 )
 
 const xStreamPath = "/2/tweets/search/stream"
@@ -93,7 +95,7 @@ func xPostLine(id, user, text string) string {
 	return string(b)
 }
 
-func newTestXSource(t *testing.T, baseURL string, clock *fakeClock, logs *syncBuffer, mutate ...func(*XConfig)) *XSource {
+func newTestXSource(t *testing.T, baseURL string, clock *fakeClock, logs *syncbuf.Buffer, mutate ...func(*XConfig)) *XSource {
 	t.Helper()
 	cfg := XConfig{BaseURL: baseURL, Token: testToken, Track: []string{"golang", "twitter api"}, After: clock.After}
 	if logs != nil {
@@ -297,7 +299,7 @@ func TestXSource_EmitsPostsNoticesAndSkipsInStreamOrder(t *testing.T) {
 		fmt.Fprint(w, `{"data":{"id":"4"`) // cut mid-line
 	}, holdOpen(20*time.Millisecond))
 	rec := &recorder{}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	src := newTestXSource(t, srv.srv.URL, &fakeClock{auto: true}, logs)
 	stop := runAnySource(t, src, rec.emit)
 	eventually(t, "the second connection", func() bool { return src.Status().Connects == 2 })
@@ -321,7 +323,7 @@ func TestXSource_WrongTokenIsRejectedWith401(t *testing.T) {
 	srv := newBearerServer(t, xStreamPath, api, holdOpen(20*time.Millisecond))
 	srv.token = "the-right-token"
 	clock := &fakeClock{}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	src := newTestXSource(t, srv.srv.URL, clock, logs)
 	runAnySource(t, src, (&recorder{}).emit)
 	eventually(t, "the rejected state", func() bool { return src.Status().State == StateRejected })

@@ -1,12 +1,12 @@
 package web
 
 import (
-	"bytes"
 	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/streammatch/streammatch/internal/syncbuf"
 	"github.com/streammatch/streammatch/stream"
 )
 
@@ -47,28 +47,10 @@ func (f *fakeStatus) lastLimit() int {
 	return f.limits[len(f.limits)-1]
 }
 
-// syncBuffer is a bytes.Buffer safe for the logger and the test to use from two goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // newTestServer builds a server over status that logs at debug into the returned buffer.
-func newTestServer(t *testing.T, status Status) (*Server, *syncBuffer) {
+func newTestServer(t *testing.T, status Status) (*Server, *syncbuf.Buffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s, err := NewServer(Config{Addr: "127.0.0.1:0", Logger: logger}, status)
 	if err != nil {

@@ -4,7 +4,6 @@
 package mototest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/streammatch/streammatch/internal/syncbuf"
 )
 
 // Region is the region AWSConfig uses; moto keeps separate state per region.
@@ -92,7 +92,7 @@ func launch(t testing.TB, bin string, o options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
 	cmd.Env = append(childEnv(os.Environ()), o.env...)
 	cmd.Stdout = out
@@ -192,24 +192,6 @@ func childEnv(environ []string) []string {
 		}
 	}
 	return env
-}
-
-// lockedBuffer collects moto's stdout and stderr, which exec copies from two goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // EnforceIAM makes moto check every later request against IAM policies, through its

@@ -6,27 +6,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/streammatch/streammatch/internal/syncbuf"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func TestRun_NamesMissingCredentials(t *testing.T) {
 	var out, errb bytes.Buffer
@@ -51,7 +35,7 @@ func TestRun_NamesMissingCredentials(t *testing.T) {
 
 func TestRun_ServesTheEndpointAndStopsOnCancel(t *testing.T) {
 	env := map[string]string{"CONSUMERKEY": "a", "CONSUMERSECRETKEY": "b", "ACCESSTOKEN": "c", "ACCESSTOKENSECRET": "d"}
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
