@@ -29,7 +29,6 @@ import (
 // sourceToken is a distinctive secret value, for the leak checks.
 const sourceToken = "ST-leakcheck-5e1d77+/="
 
-// syncbuf.Buffer is an io.Writer several goroutines may write to.
 // sourceRun is one run() of the program with a non-Twitter source.
 type sourceRun struct {
 	t      *testing.T
@@ -46,13 +45,8 @@ type sourceRun struct {
 // added to a base configuration.
 func startSourceRun(t *testing.T, env map[string]string) *sourceRun {
 	t.Helper()
+	// TestMain (harness_test.go) has set the AWS test keys for the whole package.
 	moto := mototest.Start(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
 	ddb := dynamodb.NewFromConfig(moto.AWSConfig(t))
 	_, err := store.EnsureTable(context.Background(), ddb, "twitterStream")
 	if err != nil {
@@ -74,28 +68,8 @@ func startSourceRun(t *testing.T, env map[string]string) *sourceRun {
 	r.cancel = cancel
 	go func() { r.done <- run(ctx, nil, envOf(full), strings.NewReader(""), r.stdout, r.stderr) }()
 	t.Cleanup(r.stop)
-	r.base = "http://" + r.listening()
+	r.base = "http://" + waitListening(t, r.stdout, r.done)
 	return r
-}
-
-func (r *sourceRun) listening() string {
-	r.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		for _, line := range strings.Split(r.stdout.String(), "\n") {
-			var rec struct{ Msg, Addr string }
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "http server listening" && rec.Addr != "" {
-				return rec.Addr
-			}
-		}
-		select {
-		case err := <-r.done:
-			r.t.Fatalf("run returned before listening: %v\nstderr:\n%s", err, r.stderr.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	r.t.Fatalf("server did not log its address; stdout:\n%s", r.stdout.String())
-	return ""
 }
 
 // sourceStatus is the part of /api/status these tests read.
