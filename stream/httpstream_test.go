@@ -2,7 +2,6 @@ package stream
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -31,10 +30,10 @@ type bearerServer struct {
 	script []http.HandlerFunc
 	api    http.Handler
 
+	conns liveCounter
+
 	mu           sync.Mutex
 	requests     int
-	live         int
-	maxLive      int
 	unauthorized int
 	lastQuery    string
 }
@@ -67,49 +66,19 @@ func (s *bearerServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
+	defer s.conns.enter()()
 	s.mu.Lock()
 	n := s.requests
 	s.requests++
-	s.live++
-	s.maxLive = max(s.maxLive, s.live)
 	s.lastQuery = r.URL.RawQuery
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.live--
-		s.mu.Unlock()
-	}()
 	s.script[min(n, len(s.script)-1)](w, r)
 }
 
 func (s *bearerServer) stats() (requests, maxLive, unauthorized int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.requests, s.maxLive, s.unauthorized
-}
-
-// runAnySource is runSource for any Source.
-func runAnySource(t *testing.T, src Source, emit func(context.Context, Record)) (stop func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx, emit) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run returned %v, want nil", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("Run did not return within 10s of cancel")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return s.requests, s.conns.most(), s.unauthorized
 }
 
 // assertNoToken fails if any output holds the test token.

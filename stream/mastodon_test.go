@@ -295,7 +295,7 @@ func TestMastodonSource_EmitsStatusesNoticesAndSkipsInStreamOrder(t *testing.T) 
 	rec := &recorder{}
 	logs := &syncbuf.Buffer{}
 	src := newTestMastodonSource(t, srv.srv.URL, &fakeClock{auto: true}, logs)
-	stop := runAnySource(t, src, rec.emit)
+	stop := runSource(t, src, rec.emit)
 	eventually(t, "the second connection", func() bool { return src.Status().Connects == 2 })
 	stop()
 	want := []string{"msg:1", "notice:delete", "skip:invalid_json", "msg:2", "notice:other", "skip:missing_text", "skip:partial_event"}
@@ -317,7 +317,7 @@ func TestMastodonSource_WrongTokenIsRejectedWith401(t *testing.T) {
 	clock := &fakeClock{}
 	logs := &syncbuf.Buffer{}
 	src := newTestMastodonSource(t, srv.srv.URL, clock, logs)
-	runAnySource(t, src, (&recorder{}).emit)
+	runSource(t, src, (&recorder{}).emit)
 	eventually(t, "the rejected state", func() bool { return src.Status().State == StateRejected })
 	if st := src.Status(); st.LastError != "credentials rejected (401)" || st.RetryIn != httpInitial {
 		t.Errorf("status: got %q retry in %v, want \"credentials rejected (401)\" and %v", st.LastError, st.RetryIn, httpInitial)
@@ -333,7 +333,7 @@ func TestMastodonSource_ReconnectsAfterDropsOneConnectionAtATime(t *testing.T) {
 	clock := &fakeClock{auto: true}
 	rec := &recorder{}
 	src := newTestMastodonSource(t, srv.srv.URL, clock, nil)
-	runAnySource(t, src, rec.emit)
+	runSource(t, src, rec.emit)
 	eventually(t, "the last connection", func() bool { return src.Status().Connects == 4 && src.Status().State == StateConnected })
 	if _, maxLive, _ := srv.stats(); maxLive != 1 {
 		t.Errorf("connections open at once: got %d, want 1", maxLive)
@@ -367,7 +367,7 @@ func TestMastodonSource_HeartbeatsKeepAQuietStreamAlive(t *testing.T) {
 		}
 	})
 	src := newTestMastodonSource(t, srv.srv.URL, &fakeClock{auto: true}, nil, func(c *MastodonConfig) { c.StallTimeout = time.Second })
-	runAnySource(t, src, (&recorder{}).emit)
+	runSource(t, src, (&recorder{}).emit)
 	start := time.Now()
 	for n := 0; n < 100 || time.Since(start) < 1500*time.Millisecond; n++ {
 		select {
@@ -387,7 +387,7 @@ func TestMastodonSource_SilenceIsAStall(t *testing.T) {
 		<-r.Context().Done()
 	}, thumping(20*time.Millisecond, ""))
 	src := newTestMastodonSource(t, srv.srv.URL, &fakeClock{auto: true}, nil, func(c *MastodonConfig) { c.StallTimeout = 300 * time.Millisecond })
-	runAnySource(t, src, (&recorder{}).emit)
+	runSource(t, src, (&recorder{}).emit)
 	eventually(t, "a second connection", func() bool { return src.Status().Connects == 2 })
 	if st := src.Status(); st.LastError != "stalled: no data for 300ms" {
 		t.Errorf("last error: got %q, want the stall", st.LastError)
@@ -397,7 +397,7 @@ func TestMastodonSource_SilenceIsAStall(t *testing.T) {
 func TestMastodonSource_SendsTheTokenOnlyInTheHeader(t *testing.T) {
 	srv := newBearerServer(t, mastodonPath, nil, thumping(20*time.Millisecond, ""))
 	src := newTestMastodonSource(t, srv.srv.URL+"/", &fakeClock{auto: true}, nil)
-	runAnySource(t, src, (&recorder{}).emit)
+	runSource(t, src, (&recorder{}).emit)
 	eventually(t, "connected", func() bool { return src.Status().State == StateConnected })
 	srv.mu.Lock()
 	q := srv.lastQuery

@@ -43,10 +43,10 @@ type streamServer struct {
 	// verify against these credentials.
 	verify *Credentials
 
+	conns liveCounter
+
 	mu       sync.Mutex
 	requests int
-	live     int
-	maxLive  int
 	lastForm url.Values
 }
 
@@ -58,32 +58,55 @@ func newStreamServer(t *testing.T, script ...http.HandlerFunc) *streamServer {
 	return s
 }
 
-// liveGrace is how long a new request waits for the handlers of earlier connections to finish
+// liveGrace is how long a new connection waits for the handlers of earlier ones to finish
 // before it counts itself. A client that closed its connection before opening the next one can
 // still find the old handler running for a moment, because the server learns of a close
 // asynchronously (and a hijacked connection is closed before its handler returns). Only a
 // client that really holds two connections keeps the old handler alive past the grace.
 const liveGrace = 500 * time.Millisecond
 
-func (s *streamServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// liveCounter counts the stream handlers running at once, and the most ever running, for the
+// tests' one-connection-at-a-time checks.
+type liveCounter struct {
+	mu      sync.Mutex
+	live    int
+	maxLive int
+}
+
+// enter counts a new handler, after the grace described at liveGrace, and returns the function
+// that counts it out.
+func (c *liveCounter) enter() (leave func()) {
 	deadline := time.Now().Add(liveGrace)
-	s.mu.Lock()
-	for s.live > 0 && time.Now().Before(deadline) {
-		s.mu.Unlock()
+	c.mu.Lock()
+	for c.live > 0 && time.Now().Before(deadline) {
+		c.mu.Unlock()
 		time.Sleep(5 * time.Millisecond)
-		s.mu.Lock()
+		c.mu.Lock()
 	}
+	c.live++
+	c.maxLive = max(c.maxLive, c.live)
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		c.live--
+		c.mu.Unlock()
+	}
+}
+
+// most returns the most handlers that ever ran at once.
+func (c *liveCounter) most() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.maxLive
+}
+
+func (s *streamServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer s.conns.enter()()
+	s.mu.Lock()
 	n := s.requests
 	s.requests++
-	s.live++
-	s.maxLive = max(s.maxLive, s.live)
 	s.lastForm = r.URL.Query()
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.live--
-		s.mu.Unlock()
-	}()
 	if r.Method != http.MethodPost || r.URL.Path != "/1.1/statuses/filter.json" {
 		http.Error(w, "not found", http.StatusNotFound)
 		return
@@ -101,7 +124,7 @@ func (s *streamServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *streamServer) stats() (requests, maxLive int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.requests, s.maxLive
+	return s.requests, s.conns.most()
 }
 
 // sendLines answers 200, writes each line with its "\r\n" (a flush after each), and ends the
@@ -267,7 +290,7 @@ func recordSummary(rec Record) string {
 
 // runSource starts src.Run and returns a stop function that cancels it and waits for Run to
 // return, failing the test if it does not within a generous deadline.
-func runSource(t *testing.T, src *TwitterSource, emit func(context.Context, Record)) (stop func()) {
+func runSource(t *testing.T, src Source, emit func(context.Context, Record)) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

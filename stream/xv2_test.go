@@ -247,7 +247,7 @@ func TestXSource_SyncsRulesAndNeverDeletesForeignOnes(t *testing.T) {
 	srv := newBearerServer(t, xStreamPath, api, holdOpen(20*time.Millisecond))
 	clock := &fakeClock{auto: true}
 	src := newTestXSource(t, srv.srv.URL, clock, nil)
-	runAnySource(t, src, (&recorder{}).emit)
+	runSource(t, src, (&recorder{}).emit)
 	eventually(t, "a stream connection", func() bool { n, _, _ := srv.stats(); return n >= 1 })
 
 	rules, posts := api.snapshot()
@@ -279,7 +279,7 @@ func TestXSource_SyncAddsNothingWhenAForeignRuleHasTheValue(t *testing.T) {
 	api := &xRulesAPI{rules: []XRule{{ID: "1", Value: golang, Tag: "someone"}, {ID: "2", Value: api2, Tag: xRuleTag(api2)}}}
 	srv := newBearerServer(t, xStreamPath, api, holdOpen(20*time.Millisecond))
 	src := newTestXSource(t, srv.srv.URL, &fakeClock{auto: true}, nil)
-	runAnySource(t, src, (&recorder{}).emit)
+	runSource(t, src, (&recorder{}).emit)
 	eventually(t, "a stream connection", func() bool { n, _, _ := srv.stats(); return n >= 1 })
 	if rules, posts := api.snapshot(); len(posts) != 0 || len(rules) != 2 {
 		t.Errorf("got %d POSTs and %d rules, want 0 and 2: %q", len(posts), len(rules), posts)
@@ -301,7 +301,7 @@ func TestXSource_EmitsPostsNoticesAndSkipsInStreamOrder(t *testing.T) {
 	rec := &recorder{}
 	logs := &syncbuf.Buffer{}
 	src := newTestXSource(t, srv.srv.URL, &fakeClock{auto: true}, logs)
-	stop := runAnySource(t, src, rec.emit)
+	stop := runSource(t, src, rec.emit)
 	eventually(t, "the second connection", func() bool { return src.Status().Connects == 2 })
 	stop()
 	want := []string{"msg:1", "skip:invalid_json", "skip:missing_user", "msg:3", "notice:disconnect", "skip:partial_line"}
@@ -325,7 +325,7 @@ func TestXSource_WrongTokenIsRejectedWith401(t *testing.T) {
 	clock := &fakeClock{}
 	logs := &syncbuf.Buffer{}
 	src := newTestXSource(t, srv.srv.URL, clock, logs)
-	runAnySource(t, src, (&recorder{}).emit)
+	runSource(t, src, (&recorder{}).emit)
 	eventually(t, "the rejected state", func() bool { return src.Status().State == StateRejected })
 	st := src.Status()
 	if !strings.Contains(st.LastError, "credentials rejected (401)") {
@@ -346,7 +346,7 @@ func TestXSource_ReconnectsOneConnectionAtATime(t *testing.T) {
 	clock := &fakeClock{auto: true}
 	rec := &recorder{}
 	src := newTestXSource(t, srv.srv.URL, clock, nil)
-	runAnySource(t, src, rec.emit)
+	runSource(t, src, rec.emit)
 	eventually(t, "five connections", func() bool { n, _, _ := srv.stats(); return n >= 5 })
 	eventually(t, "the fifth to be connected", func() bool { return src.Status().State == StateConnected })
 	_, maxLive, _ := srv.stats()
@@ -372,7 +372,7 @@ func TestXSource_TooManyConnectionsWaitsForTheRateLimitReset(t *testing.T) {
 	})
 	clock := &fakeClock{}
 	src := newTestXSource(t, srv.srv.URL, clock, nil)
-	runAnySource(t, src, (&recorder{}).emit)
+	runSource(t, src, (&recorder{}).emit)
 	eventually(t, "a wait", func() bool { return len(clock.recorded()) == 1 })
 	st := src.Status()
 	if st.State != StateBackoff || st.LastError != "too many connections (429)" {
@@ -387,7 +387,7 @@ func TestXSource_StallIsDetectedAndReplaced(t *testing.T) {
 	srv := newBearerServer(t, xStreamPath, &xRulesAPI{}, silent(xPostLine("1", "a", "golang")), holdOpen(20*time.Millisecond))
 	clock := &fakeClock{auto: true}
 	src := newTestXSource(t, srv.srv.URL, clock, nil, func(c *XConfig) { c.StallTimeout = 300 * time.Millisecond })
-	runAnySource(t, src, (&recorder{}).emit)
+	runSource(t, src, (&recorder{}).emit)
 	eventually(t, "a second connection", func() bool { n, _, _ := srv.stats(); return n >= 2 })
 	if st := src.Status(); st.LastError != "stalled: no data for 300ms" {
 		t.Errorf("last error: got %q, want the stall", st.LastError)
@@ -412,7 +412,7 @@ func TestNewXSource_ReportsEveryProblem(t *testing.T) {
 func TestXSource_RunTwiceIsRefused(t *testing.T) {
 	srv := newBearerServer(t, xStreamPath, &xRulesAPI{}, holdOpen(20*time.Millisecond))
 	src := newTestXSource(t, srv.srv.URL, &fakeClock{auto: true}, nil)
-	runAnySource(t, src, (&recorder{}).emit)
+	runSource(t, src, (&recorder{}).emit)
 	eventually(t, "connected", func() bool { return src.Status().State == StateConnected })
 	if err := src.Run(context.Background(), (&recorder{}).emit); err == nil {
 		t.Error("second Run: got nil, want an error")
