@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -123,7 +122,7 @@ func fingerprintCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) er
 		return &exitError{code: 2, err: errors.New("fingerprint takes exactly one argument: the variable name, e.g. CONSUMERKEY")}
 	}
 	name := fs.Arg(0)
-	value, err := io.ReadAll(io.LimitReader(bufio.NewReader(stdin), maxSecretBytes+1))
+	value, err := io.ReadAll(io.LimitReader(stdin, maxSecretBytes+1))
 	if err != nil {
 		return fmt.Errorf("read value from stdin: %w", err)
 	}
