@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/streammatch/streammatch/stream"
+	"github.com/streammatch/streammatch/stream/mastodon"
+	"github.com/streammatch/streammatch/stream/twitter"
+	"github.com/streammatch/streammatch/stream/xv2"
 )
 
 // secretNames are the variables ECS injects from Secrets Manager (or SSM) through the task
@@ -34,9 +37,9 @@ var sources = []string{"twitter", "x", "mastodon"}
 // defaultStallTimeouts are three heartbeat intervals of each stream: Twitter v1.1 sent a
 // keep-alive every 30 s, X v2 sends one every 20 s, Mastodon a ":thump" every 15 s.
 var defaultStallTimeouts = map[string]string{
-	"twitter":  "90s",
-	"x":        stream.DefaultXStallTimeout.String(),
-	"mastodon": stream.DefaultMastodonStallTimeout.String(),
+	"twitter":  twitter.DefaultStallTimeout.String(),
+	"x":        xv2.DefaultStallTimeout.String(),
+	"mastodon": mastodon.DefaultStallTimeout.String(),
 }
 
 // regionPattern accepts AWS region names such as us-west-2, eu-central-1, us-gov-west-1.
@@ -50,14 +53,14 @@ type config struct {
 	Region      string
 	Track       []string
 	Source      string
-	Credentials stream.Credentials
+	Credentials twitter.Credentials
 	StreamURL   string
 	// XBearerToken is the app-only token for SOURCE=x; XStreamURL is the API host.
-	XBearerToken stream.Token
+	XBearerToken stream.Secret
 	XStreamURL   string
 	// MastodonURL is the instance for SOURCE=mastodon; MastodonToken a user access token.
 	MastodonURL   string
-	MastodonToken stream.Token
+	MastodonToken stream.Secret
 	// SecretNames are the secret variables of Source, for the status page.
 	SecretNames  []string
 	HTTPAddr     string
@@ -131,25 +134,25 @@ func loadConfig(lookup func(string) (string, bool)) (config, error) {
 		add("SOURCE %q is not known; want one of: %s", c.Source, strings.Join(sources, ", "))
 	}
 	if c.Source == "twitter" {
-		c.Credentials = stream.Credentials{
-			ConsumerKey:       required("CONSUMERKEY", "the Twitter API consumer key, injected from Secrets Manager"),
-			ConsumerSecret:    required("CONSUMERSECRETKEY", "the Twitter API consumer secret, injected from Secrets Manager"),
-			AccessToken:       required("ACCESSTOKEN", "the Twitter access token, injected from Secrets Manager"),
-			AccessTokenSecret: required("ACCESSTOKENSECRET", "the Twitter access token secret, injected from Secrets Manager"),
+		c.Credentials = twitter.Credentials{
+			ConsumerKey:       stream.Secret(required("CONSUMERKEY", "the Twitter API consumer key, injected from Secrets Manager")),
+			ConsumerSecret:    stream.Secret(required("CONSUMERSECRETKEY", "the Twitter API consumer secret, injected from Secrets Manager")),
+			AccessToken:       stream.Secret(required("ACCESSTOKEN", "the Twitter access token, injected from Secrets Manager")),
+			AccessTokenSecret: stream.Secret(required("ACCESSTOKENSECRET", "the Twitter access token secret, injected from Secrets Manager")),
 		}
 		if !isBaseURL(c.StreamURL) {
 			add("TWITTER_STREAM_URL %s is not a base URL; want scheme and host only, e.g. https://stream.twitter.com", quoteURL(c.StreamURL))
 		}
 	}
 	if c.Source == "x" {
-		c.XBearerToken = stream.Token(required("X_BEARER_TOKEN", "the X app-only bearer token, injected from Secrets Manager"))
+		c.XBearerToken = stream.Secret(required("X_BEARER_TOKEN", "the X app-only bearer token, injected from Secrets Manager"))
 		c.XStreamURL = optional("X_STREAM_URL", "https://api.x.com")
 		if !isBaseURL(c.XStreamURL) {
 			add("X_STREAM_URL %s is not a base URL; want scheme and host only, e.g. https://api.x.com", quoteURL(c.XStreamURL))
 		}
 	}
 	if c.Source == "mastodon" {
-		c.MastodonToken = stream.Token(required("MASTODON_ACCESS_TOKEN", "a Mastodon user access token with read:statuses, injected from Secrets Manager"))
+		c.MastodonToken = stream.Secret(required("MASTODON_ACCESS_TOKEN", "a Mastodon user access token with read:statuses, injected from Secrets Manager"))
 		c.MastodonURL = strings.TrimSpace(required("MASTODON_URL", "the instance's base URL, e.g. https://mastodon.social"))
 		if c.MastodonURL != "" && !isBaseURL(c.MastodonURL) {
 			add("MASTODON_URL %s is not a base URL; want scheme and host only, e.g. https://mastodon.social", quoteURL(c.MastodonURL))

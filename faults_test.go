@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/streammatch/streammatch/stream"
+	"github.com/streammatch/streammatch/stream/twitter"
 	"github.com/streammatch/streammatch/twittersim"
 )
 
@@ -42,7 +43,7 @@ func tweetLine(id int, screenName, name, text string) string {
 		FavoriteCount int            `json:"favorite_count"`
 		Lang          string         `json:"lang"`
 	}{
-		CreatedAt: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC).Add(time.Duration(id) * time.Second).Format(stream.TwitterTimeLayout),
+		CreatedAt: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC).Add(time.Duration(id) * time.Second).Format(twitter.TimeLayout),
 		ID:        int64(id), IDStr: fmt.Sprint(id), Text: text,
 		User:     user{ID: 42, IDStr: "42", ScreenName: screenName, Name: name},
 		Entities: map[string]any{"hashtags": []any{}, "urls": []any{}, "user_mentions": []any{}},

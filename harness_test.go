@@ -5,14 +5,12 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/streammatch/streammatch/internal/faultproxy"
+	"github.com/streammatch/streammatch/internal/leakcheck"
 	"github.com/streammatch/streammatch/internal/mototest"
 	"github.com/streammatch/streammatch/internal/syncbuf"
 	"github.com/streammatch/streammatch/store"
@@ -431,26 +430,18 @@ func (s *service) assertNoLeak() {
 	assertNoSecret(s.t, outputs)
 }
 
-// secretForms are the values of testCreds and the encodings a leak could take.
-func secretForms() []string {
-	var forms []string
-	for _, v := range []string{testCreds.ConsumerKey, testCreds.ConsumerSecret, testCreds.AccessToken, testCreds.AccessTokenSecret} {
-		forms = append(forms, v, base64.StdEncoding.EncodeToString([]byte(v)), base64.URLEncoding.EncodeToString([]byte(v)),
-			base64.RawStdEncoding.EncodeToString([]byte(v)), url.QueryEscape(v), url.PathEscape(v), fmt.Sprintf("%x", v))
-	}
-	return forms
+// secretValues are the values of testCreds.
+func secretValues() []string {
+	return []string{testCreds.ConsumerKey, testCreds.ConsumerSecret, testCreds.AccessToken, testCreds.AccessTokenSecret}
 }
+
+// secretForms are the values of testCreds and the encodings a leak could take.
+func secretForms() []string { return leakcheck.Forms(secretValues()...) }
 
 // assertNoSecret fails for every output (name -> text) that holds a secret in any form.
 func assertNoSecret(t *testing.T, outputs map[string]string) {
 	t.Helper()
-	for where, text := range outputs {
-		for _, f := range secretForms() {
-			if strings.Contains(text, f) {
-				t.Errorf("%s contains a secret value (a form of length %d)", where, len(f))
-			}
-		}
-	}
+	leakcheck.Assert(t, secretValues(), outputs)
 }
 
 func tail(s string, n int) string {

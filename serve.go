@@ -13,6 +13,9 @@ import (
 	"github.com/streammatch/streammatch/fingerprint"
 	"github.com/streammatch/streammatch/store"
 	"github.com/streammatch/streammatch/stream"
+	"github.com/streammatch/streammatch/stream/mastodon"
+	"github.com/streammatch/streammatch/stream/twitter"
+	"github.com/streammatch/streammatch/stream/xv2"
 	"github.com/streammatch/streammatch/web"
 )
 
@@ -113,7 +116,7 @@ func serve(ctx context.Context, args []string, lookupEnv func(string) (string, b
 func newSource(cfg config, logger *slog.Logger) (stream.Source, error) {
 	switch cfg.Source {
 	case "x":
-		return stream.NewXSource(stream.XConfig{
+		return xv2.NewSource(xv2.Config{
 			BaseURL:      cfg.XStreamURL,
 			Token:        cfg.XBearerToken,
 			Track:        cfg.Track,
@@ -121,14 +124,14 @@ func newSource(cfg config, logger *slog.Logger) (stream.Source, error) {
 			Logger:       logger,
 		})
 	case "mastodon":
-		return stream.NewMastodonSource(stream.MastodonConfig{
+		return mastodon.NewSource(mastodon.Config{
 			BaseURL:      cfg.MastodonURL,
 			Token:        cfg.MastodonToken,
 			StallTimeout: cfg.StallTimeout,
 			Logger:       logger,
 		})
 	}
-	return stream.NewTwitterSource(stream.TwitterConfig{
+	return twitter.NewSource(twitter.Config{
 		BaseURL:      cfg.StreamURL,
 		Credentials:  cfg.Credentials,
 		Track:        cfg.Track,

@@ -23,6 +23,7 @@ import (
 	"github.com/streammatch/streammatch/internal/mototest"
 	"github.com/streammatch/streammatch/store"
 	"github.com/streammatch/streammatch/stream"
+	"github.com/streammatch/streammatch/stream/twitter"
 )
 
 // TestDynamoDBVersusSeed is a measurement, not a check: bench/run.sh runs it with
@@ -44,7 +45,7 @@ func TestDynamoDBVersusSeed(t *testing.T) {
 	lines := corpusLines(t)
 	msgs := make([]stream.Message, 0, len(lines))
 	for _, l := range lines {
-		if rec := stream.DecodeLine(l, stream.ReplaySourceName); rec.Kind == stream.KindMessage {
+		if rec := twitter.DecodeLine(l, ReplaySourceName); rec.Kind == stream.KindMessage {
 			msgs = append(msgs, rec.Message)
 		}
 	}

@@ -1,11 +1,15 @@
-// Package stream reads records from an external stream (Twitter v1.1 statuses/filter through
-// go-twitter, or a replay of a file), matches them with Twitter's track semantics and hands the
-// matches to a Sink. Every record it takes off a stream is counted: matched, unmatched or skipped
-// with a reason.
+// Package stream is the core of streammatch: the domain types (Message, Match, Record and the
+// skip reasons), the Source and Sink interfaces, the Secret type every source holds its
+// credentials in, the track Matcher and the Worker that connects them. Each external stream is a
+// package of its own (stream/twitter, stream/xv2, stream/mastodon) built on the connection
+// plumbing in stream/conn; store/ and web/ import only this package. Every record a source takes
+// off a stream is counted here: matched, unmatched or skipped with a reason.
 package stream
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -89,4 +93,54 @@ type Record struct {
 	LimitMissed int64
 	// Reason says why a KindSkipped record was skipped, in snake_case ("invalid_json", ...).
 	Reason string
+}
+
+// Skip reasons. They are snake_case words, never text taken from the payload, so they are safe
+// to count by and to log. Every source gives its skips one of these.
+const (
+	// Framing: a line (v1.1, X) or a server-sent event (Mastodon) that could not be taken whole.
+	ReasonLineTooLong  = "line_too_long"
+	ReasonPartialLine  = "partial_line"
+	ReasonEventTooLong = "event_too_long"
+	ReasonPartialEvent = "partial_event"
+
+	// Decoding: a complete record that is not a usable message or notice.
+	ReasonInvalidJSON      = "invalid_json"
+	ReasonInvalidUTF8      = "invalid_utf8"
+	ReasonInvalidTweet     = "invalid_tweet"
+	ReasonInvalidNotice    = "invalid_notice"
+	ReasonMissingID        = "missing_id"
+	ReasonMissingUser      = "missing_user"
+	ReasonMissingText      = "missing_text"
+	ReasonMissingCreatedAt = "missing_created_at"
+	ReasonBadCreatedAt     = "bad_created_at"
+)
+
+// Skip is the record for something taken off a stream that cannot be used, with its reason.
+func Skip(reason string) Record { return Record{Kind: KindSkipped, Reason: reason} }
+
+// Notice is the record for a notice of the given kind ("delete", "limit", ...).
+func Notice(kind string) Record { return Record{Kind: KindNotice, Notice: kind} }
+
+// textUnescaper undoes the HTML escaping Twitter v1.1 and X v2 apply to post text. They escape only
+// '&', '<' and '>', so only those three entities are decoded: a literal "&eacute;" a user typed
+// arrives as "&amp;eacute;" and must come out as "&eacute;", not "é". A Replacer makes one pass,
+// so "&amp;lt;" becomes "&lt;" and not "<". The page escapes the text again when it renders it.
+var textUnescaper = strings.NewReplacer("&amp;", "&", "&lt;", "<", "&gt;", ">")
+
+// UnescapeText undoes Twitter's and X's escaping of "&", "<" and ">" in a post's text.
+func UnescapeText(s string) string {
+	if !strings.Contains(s, "&") {
+		return s
+	}
+	return textUnescaper.Replace(s)
+}
+
+// AppendEntity appends s unless it is empty or already present. The lists are a handful of
+// entries, so a linear scan beats a map.
+func AppendEntity(list []string, s string) []string {
+	if s == "" || slices.Contains(list, s) {
+		return list
+	}
+	return append(list, s)
 }

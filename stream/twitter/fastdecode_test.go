@@ -1,4 +1,4 @@
-package stream
+package twitter
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/dghubble/go-twitter/twitter"
+
+	"github.com/streammatch/streammatch/stream/internal/streamtest"
 )
 
 // fastDecodeSeeds are lines that exercise each rule the fast decoder must share with
@@ -52,7 +54,7 @@ var fastDecodeSeeds = []string{
 }
 
 // TestDecodeLineFast_MatchesStd runs the seed lines and every tweet of twitter.json through
-// both decoders and requires the same Record. Lines the fast decoder leaves to encoding/json are
+// both decoders and requires the same stream.Record. Lines the fast decoder leaves to encoding/json are
 // counted: none of the real tweets may be among them, or the fast path would not be taken.
 func TestDecodeLineFast_MatchesStd(t *testing.T) {
 	for _, line := range fastDecodeSeeds {
@@ -105,7 +107,7 @@ func TestDecodeLineFast_EncodesEscapesAsEncodingJSON(t *testing.T) {
 }
 
 // FuzzDecodeLineFast is the differential test: on any input the fast decoder either leaves the
-// line to encoding/json or gives exactly the Record encoding/json's decoder gives.
+// line to encoding/json or gives exactly the stream.Record encoding/json's decoder gives.
 //
 //	go test ./stream -run '^$' -fuzz FuzzDecodeLineFast -fuzztime 60s
 func FuzzDecodeLineFast(f *testing.F) {
@@ -128,7 +130,7 @@ func checkFastDecode(t *testing.T, line []byte) {
 		return
 	}
 	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("line %.200q\nfast: %s %#v\nstd:  %s %#v", line, recordSummary(got), got, recordSummary(want), want)
+		t.Fatalf("line %.200q\nfast: %s %#v\nstd:  %s %#v", line, streamtest.RecordSummary(got), got, streamtest.RecordSummary(want), want)
 	}
 }
 

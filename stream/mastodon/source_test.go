@@ -1,4 +1,4 @@
-package stream
+package mastodon
 
 import (
 	"context"
@@ -13,6 +13,10 @@ import (
 	"time"
 
 	"github.com/streammatch/streammatch/internal/syncbuf"
+
+	"github.com/streammatch/streammatch/stream"
+	"github.com/streammatch/streammatch/stream/conn"
+	"github.com/streammatch/streammatch/stream/internal/streamtest"
 )
 
 const mastodonPath = "/api/v1/streaming/public"
@@ -58,18 +62,18 @@ func thumping(interval time.Duration, body string) http.HandlerFunc {
 	}
 }
 
-func newTestMastodonSource(t *testing.T, baseURL string, clock *fakeClock, logs *syncbuf.Buffer, mutate ...func(*MastodonConfig)) *MastodonSource {
+func newTestMastodonSource(t *testing.T, baseURL string, clock *fakeClock, logs *syncbuf.Buffer, mutate ...func(*Config)) *Source {
 	t.Helper()
-	cfg := MastodonConfig{BaseURL: baseURL, Token: testToken, After: clock.After}
+	cfg := Config{BaseURL: baseURL, Token: testToken, After: clock.After}
 	if logs != nil {
 		cfg.Logger = slogJSON(logs)
 	}
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	src, err := NewMastodonSource(cfg)
+	src, err := NewSource(cfg)
 	if err != nil {
-		t.Fatalf("NewMastodonSource: %v", err)
+		t.Fatalf("NewSource: %v", err)
 	}
 	return src
 }
@@ -122,7 +126,7 @@ func TestSSEReader_FramesEventsAsTheStandardSays(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			max := tt.max
 			if max == 0 {
-				max = DefaultMaxLine
+				max = conn.DefaultMaxLine
 			}
 			if got := readEvents(tt.body, max); !slices.Equal(got, tt.want) {
 				t.Errorf("events:\n got %q\nwant %q", got, tt.want)
@@ -218,16 +222,16 @@ func TestDecodeMastodonStatus(t *testing.T) {
 		name  string
 		data  string
 		want  string
-		check func(t *testing.T, m Message)
+		check func(t *testing.T, m stream.Message)
 	}{
-		{"status", status(nil), "msg:109", func(t *testing.T, m Message) {
-			want := Message{ID: "109", User: "alice@remote.example", CreatedAt: time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC), Text: "Hello #golang & go.dev", Lang: "en", Source: "mastodon",
+		{"status", status(nil), "msg:109", func(t *testing.T, m stream.Message) {
+			want := stream.Message{ID: "109", User: "alice@remote.example", CreatedAt: time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC), Text: "Hello #golang & go.dev", Lang: "en", Source: "mastodon",
 				Hashtags: []string{"golang"}, Mentions: []string{"bob"}, URLs: []string{"https://go.dev/"}}
 			if fmt.Sprint(m) != fmt.Sprint(want) {
 				t.Errorf("got  %+v\nwant %+v", m, want)
 			}
 		}},
-		{"content warning comes first", status(func(m map[string]any) { m["spoiler_text"] = "spoilers" }), "msg:109", func(t *testing.T, m Message) {
+		{"content warning comes first", status(func(m map[string]any) { m["spoiler_text"] = "spoilers" }), "msg:109", func(t *testing.T, m stream.Message) {
 			if m.Text != "spoilers\n\nHello #golang & go.dev" {
 				t.Errorf("text: got %q", m.Text)
 			}
@@ -238,7 +242,7 @@ func TestDecodeMastodonStatus(t *testing.T) {
 			orig["tags"] = []map[string]string{{"name": "rust"}}
 			m["content"] = ""
 			m["reblog"] = orig
-		}), "msg:109", func(t *testing.T, m Message) {
+		}), "msg:109", func(t *testing.T, m stream.Message) {
 			if m.Text != "original #rust" || m.User != "alice@remote.example" || !slices.Contains(m.Hashtags, "rust") {
 				t.Errorf("got text %q user %q hashtags %v", m.Text, m.User, m.Hashtags)
 			}
@@ -247,7 +251,7 @@ func TestDecodeMastodonStatus(t *testing.T) {
 			var q map[string]any
 			json.Unmarshal([]byte(statusJSON("6", "dave", `<p>quoted <a href="https://q.example/">link</a></p>`)), &q)
 			m["quote"] = map[string]any{"state": "accepted", "quoted_status": q}
-		}), "msg:109", func(t *testing.T, m Message) {
+		}), "msg:109", func(t *testing.T, m stream.Message) {
 			if m.Quoted != "quoted link" || !slices.Contains(m.URLs, "https://q.example/") {
 				t.Errorf("got quoted %q urls %v", m.Quoted, m.URLs)
 			}
@@ -267,7 +271,7 @@ func TestDecodeMastodonStatus(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := decodeMastodonEvent("update", []byte(tt.data))
-			if got := recordSummary(rec); got != tt.want {
+			if got := streamtest.RecordSummary(rec); got != tt.want {
 				t.Fatalf("got %s, want %s", got, tt.want)
 			}
 			if tt.check != nil {
@@ -276,7 +280,7 @@ func TestDecodeMastodonStatus(t *testing.T) {
 		})
 	}
 	for name, want := range map[string]string{"delete": "notice:delete", "filters_changed": "notice:other", "announcement": "notice:other", "message": "notice:other"} {
-		if got := recordSummary(decodeMastodonEvent(name, []byte("1"))); got != want {
+		if got := streamtest.RecordSummary(decodeMastodonEvent(name, []byte("1"))); got != want {
 			t.Errorf("event %s: got %s, want %s", name, got, want)
 		}
 	}
@@ -294,18 +298,18 @@ func TestMastodonSource_EmitsStatusesNoticesAndSkipsInStreamOrder(t *testing.T) 
 	srv := newBearerServer(t, mastodonPath, nil, sendSSE(body), thumping(20*time.Millisecond, ""))
 	rec := &recorder{}
 	logs := &syncbuf.Buffer{}
-	src := newTestMastodonSource(t, srv.srv.URL, &fakeClock{auto: true}, logs)
-	stop := runSource(t, src, rec.emit)
+	src := newTestMastodonSource(t, srv.URL, &fakeClock{Auto: true}, logs)
+	stop := runSource(t, src, rec.Emit)
 	eventually(t, "the second connection", func() bool { return src.Status().Connects == 2 })
 	stop()
 	want := []string{"msg:1", "notice:delete", "skip:invalid_json", "msg:2", "notice:other", "skip:missing_text", "skip:partial_event"}
-	if got := rec.summary(); !slices.Equal(got, want) {
+	if got := rec.Summary(); !slices.Equal(got, want) {
 		t.Errorf("records:\n got %q\nwant %q", got, want)
 	}
-	if msgs := rec.messages(); len(msgs) != 2 || msgs[0].Text != "golang rocks" || msgs[1].User != "bob@x.example" || msgs[0].Source != "mastodon" {
+	if msgs := rec.Messages(); len(msgs) != 2 || msgs[0].Text != "golang rocks" || msgs[1].User != "bob@x.example" || msgs[0].Source != "mastodon" {
 		t.Errorf("messages: got %+v", msgs)
 	}
-	if _, maxLive, _ := srv.stats(); maxLive != 1 {
+	if _, maxLive, _ := srv.Stats(); maxLive != 1 {
 		t.Errorf("connections open at once: got %d, want 1", maxLive)
 	}
 	assertNoToken(t, logs.String())
@@ -313,12 +317,12 @@ func TestMastodonSource_EmitsStatusesNoticesAndSkipsInStreamOrder(t *testing.T) 
 
 func TestMastodonSource_WrongTokenIsRejectedWith401(t *testing.T) {
 	srv := newBearerServer(t, mastodonPath, nil, thumping(20*time.Millisecond, ""))
-	srv.token = "the-right-token"
+	srv.Check = streamtest.Bearer("the-right-token")
 	clock := &fakeClock{}
 	logs := &syncbuf.Buffer{}
-	src := newTestMastodonSource(t, srv.srv.URL, clock, logs)
-	runSource(t, src, (&recorder{}).emit)
-	eventually(t, "the rejected state", func() bool { return src.Status().State == StateRejected })
+	src := newTestMastodonSource(t, srv.URL, clock, logs)
+	runSource(t, src, (&recorder{}).Emit)
+	eventually(t, "the rejected state", func() bool { return src.Status().State == stream.StateRejected })
 	if st := src.Status(); st.LastError != "credentials rejected (401)" || st.RetryIn != httpInitial {
 		t.Errorf("status: got %q retry in %v, want \"credentials rejected (401)\" and %v", st.LastError, st.RetryIn, httpInitial)
 	}
@@ -330,18 +334,18 @@ func TestMastodonSource_ReconnectsAfterDropsOneConnectionAtATime(t *testing.T) {
 		return sendSSE("event: update\ndata: " + statusJSON(id, "a", "<p>x</p>") + "\n\n")
 	}
 	srv := newBearerServer(t, mastodonPath, nil, one("1"), status(http.StatusBadGateway, "<html>"), one("2"), one("3"), thumping(20*time.Millisecond, ""))
-	clock := &fakeClock{auto: true}
+	clock := &fakeClock{Auto: true}
 	rec := &recorder{}
-	src := newTestMastodonSource(t, srv.srv.URL, clock, nil)
-	runSource(t, src, rec.emit)
-	eventually(t, "the last connection", func() bool { return src.Status().Connects == 4 && src.Status().State == StateConnected })
-	if _, maxLive, _ := srv.stats(); maxLive != 1 {
+	src := newTestMastodonSource(t, srv.URL, clock, nil)
+	runSource(t, src, rec.Emit)
+	eventually(t, "the last connection", func() bool { return src.Status().Connects == 4 && src.Status().State == stream.StateConnected })
+	if _, maxLive, _ := srv.Stats(); maxLive != 1 {
 		t.Errorf("connections open at once: got %d, want 1", maxLive)
 	}
-	if got, want := clock.recorded(), []time.Duration{0, httpInitial, 0, 0}; !slices.Equal(got, want) {
+	if got, want := clock.Recorded(), []time.Duration{0, httpInitial, 0, 0}; !slices.Equal(got, want) {
 		t.Errorf("waits: got %v, want %v", got, want)
 	}
-	if got := len(rec.messages()); got != 3 {
+	if got := len(rec.Messages()); got != 3 {
 		t.Errorf("messages: got %d, want 3", got)
 	}
 }
@@ -366,8 +370,8 @@ func TestMastodonSource_HeartbeatsKeepAQuietStreamAlive(t *testing.T) {
 			}
 		}
 	})
-	src := newTestMastodonSource(t, srv.srv.URL, &fakeClock{auto: true}, nil, func(c *MastodonConfig) { c.StallTimeout = time.Second })
-	runSource(t, src, (&recorder{}).emit)
+	src := newTestMastodonSource(t, srv.URL, &fakeClock{Auto: true}, nil, func(c *Config) { c.StallTimeout = time.Second })
+	runSource(t, src, (&recorder{}).Emit)
 	start := time.Now()
 	for n := 0; n < 100 || time.Since(start) < 1500*time.Millisecond; n++ {
 		select {
@@ -376,7 +380,7 @@ func TestMastodonSource_HeartbeatsKeepAQuietStreamAlive(t *testing.T) {
 			t.Fatal("the server stopped sending heartbeats")
 		}
 	}
-	if n, _, _ := srv.stats(); n != 1 {
+	if n, _, _ := srv.Stats(); n != 1 {
 		t.Errorf("stream requests: got %d, want 1 (heartbeats reset the stall timer)", n)
 	}
 }
@@ -386,8 +390,8 @@ func TestMastodonSource_SilenceIsAStall(t *testing.T) {
 		sendSSE("")(w, r)
 		<-r.Context().Done()
 	}, thumping(20*time.Millisecond, ""))
-	src := newTestMastodonSource(t, srv.srv.URL, &fakeClock{auto: true}, nil, func(c *MastodonConfig) { c.StallTimeout = 300 * time.Millisecond })
-	runSource(t, src, (&recorder{}).emit)
+	src := newTestMastodonSource(t, srv.URL, &fakeClock{Auto: true}, nil, func(c *Config) { c.StallTimeout = 300 * time.Millisecond })
+	runSource(t, src, (&recorder{}).Emit)
 	eventually(t, "a second connection", func() bool { return src.Status().Connects == 2 })
 	if st := src.Status(); st.LastError != "stalled: no data for 300ms" {
 		t.Errorf("last error: got %q, want the stall", st.LastError)
@@ -396,26 +400,24 @@ func TestMastodonSource_SilenceIsAStall(t *testing.T) {
 
 func TestMastodonSource_SendsTheTokenOnlyInTheHeader(t *testing.T) {
 	srv := newBearerServer(t, mastodonPath, nil, thumping(20*time.Millisecond, ""))
-	src := newTestMastodonSource(t, srv.srv.URL+"/", &fakeClock{auto: true}, nil)
-	runSource(t, src, (&recorder{}).emit)
-	eventually(t, "connected", func() bool { return src.Status().State == StateConnected })
-	srv.mu.Lock()
-	q := srv.lastQuery
-	srv.mu.Unlock()
+	src := newTestMastodonSource(t, srv.URL+"/", &fakeClock{Auto: true}, nil)
+	runSource(t, src, (&recorder{}).Emit)
+	eventually(t, "connected", func() bool { return src.Status().State == stream.StateConnected })
+	q := srv.LastRawQuery()
 	if q != "" {
 		t.Errorf("query: got %q, want none (the token goes in the Authorization header)", q)
 	}
-	if err := src.Run(context.Background(), (&recorder{}).emit); err == nil {
+	if err := src.Run(context.Background(), (&recorder{}).Emit); err == nil {
 		t.Error("second Run: got nil, want an error")
 	}
 }
 
-func TestNewMastodonSource_ReportsEveryProblem(t *testing.T) {
-	_, err := NewMastodonSource(MastodonConfig{BaseURL: "https://user:pw@m.example", StallTimeout: -1, MaxEvent: -1})
+func TestNewSource_ReportsEveryProblem(t *testing.T) {
+	_, err := NewSource(Config{BaseURL: "https://user:pw@m.example", StallTimeout: -1, MaxEvent: -1})
 	if err == nil {
-		t.Fatal("NewMastodonSource: got nil error")
+		t.Fatal("NewSource: got nil error")
 	}
-	for _, want := range []string{"MastodonConfig.BaseURL must not contain user info", "MastodonConfig.Token is empty", "StallTimeout is negative", "MaxEvent is negative"} {
+	for _, want := range []string{"Config.BaseURL must not contain user info", "Config.Token is empty", "StallTimeout is negative", "MaxEvent is negative"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}

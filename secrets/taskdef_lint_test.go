@@ -1,4 +1,4 @@
-package main
+package secrets_test
 
 // The task definition lint as a gate on the repository's own taskdef.json: it must pass, and
 // each way of weakening it that Security Hub flags must trip exactly the one matching rule.
@@ -13,11 +13,14 @@ import (
 	"github.com/streammatch/streammatch/secrets"
 )
 
+// twitterSecretNames are the credentials the repository's task definition injects (SOURCE=twitter).
+var twitterSecretNames = []string{"CONSUMERKEY", "CONSUMERSECRETKEY", "ACCESSTOKEN", "ACCESSTOKENSECRET"}
+
 // repoTaskDefinition loads taskdef.json with example values for its placeholders, as the
 // deploy script fills them, and returns it as generic JSON for the cases to change.
 func repoTaskDefinition(t *testing.T) map[string]any {
 	t.Helper()
-	raw, err := os.ReadFile("taskdef.json")
+	raw, err := os.ReadFile("../taskdef.json")
 	if err != nil {
 		t.Fatalf("the repository's task definition: %v", err)
 	}
@@ -37,7 +40,7 @@ func repoTaskDefinition(t *testing.T) map[string]any {
 			vars[k] = v
 		}
 	}
-	td, err := secrets.LoadTaskDefinition("taskdef.json", vars)
+	td, err := secrets.LoadTaskDefinition("../taskdef.json", vars)
 	if err != nil {
 		t.Fatalf("LoadTaskDefinition(taskdef.json): %v", err)
 	}
@@ -138,13 +141,13 @@ func TestTaskDefinition_AppSecretsOnlyThroughValueFrom(t *testing.T) {
 			t.Errorf("secret %s: valueFrom does not parse: %v", s.Name, err)
 		}
 	}
-	for _, name := range secretNames {
+	for _, name := range twitterSecretNames {
 		if !fromSecrets[name] {
 			t.Errorf("%s is not among the container's secrets", name)
 		}
 	}
 	for _, e := range c.Environment {
-		if slices.Contains(secretNames, e.Name) {
+		if slices.Contains(twitterSecretNames, e.Name) {
 			t.Errorf("%s is in environment, where anyone with ecs:DescribeTaskDefinition reads it", e.Name)
 		}
 	}

@@ -1,4 +1,6 @@
-package stream
+// Package xv2 is the X API v2 filtered-stream source: rules synced from FILTER, an app-only
+// bearer token, and the stream read and decoded once per line.
+package xv2
 
 import (
 	"bytes"
@@ -16,18 +18,21 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/streammatch/streammatch/stream"
+	"github.com/streammatch/streammatch/stream/conn"
 )
 
-// XSourceName is the X source's Name, and the Source of its messages.
-const XSourceName = "x"
+// SourceName is the X source's Name, and the Source of its messages.
+const SourceName = "x"
 
-// DefaultXStallTimeout is how long the X stream may be silent before it is replaced. X sends a
+// DefaultStallTimeout is how long the X stream may be silent before it is replaced. X sends a
 // heartbeat ("\r\n") every 20 s and its documentation says to reconnect after 20 s without
 // one; a timeout equal to the interval turns every late heartbeat into a reconnect, and
 // connection attempts are rate limited. Three intervals, the ratio Twitter itself used for v1.1
 // (30 s keep-alives, 90 s stall), tolerates two lost heartbeats. STALL_TIMEOUT=20s restores
 // the documented value.
-const DefaultXStallTimeout = 60 * time.Second
+const DefaultStallTimeout = 60 * time.Second
 
 const (
 	// xRuleTagPrefix marks the filtered-stream rules this app added. Only rules with this tag
@@ -43,9 +48,11 @@ const (
 	xMaxRulesBody = 4 << 20
 	// xMaxRulePages bounds the pagination of the rule list.
 	xMaxRulePages = 100
+	// xMaxErrorBody bounds what is kept of a failed rules call to classify it.
+	xMaxErrorBody = 4 << 10
 )
 
-// xStreamQuery asks for what Message needs: the author's username (expansion author_id), the
+// xStreamQuery asks for what stream.Message needs: the author's username (expansion author_id), the
 // originals of retweets and quotes (referenced_tweets.id, delivered in includes.tweets), and
 // the full text of long posts (note_tweet).
 var xStreamQuery = url.Values{
@@ -54,18 +61,18 @@ var xStreamQuery = url.Values{
 	"user.fields":  {"username"},
 }.Encode()
 
-// XConfig configures an XSource.
-type XConfig struct {
+// Config configures an Source.
+type Config struct {
 	// BaseURL is the API host: requests go to BaseURL + /2/tweets/search/stream and
 	// BaseURL + /2/tweets/search/stream/rules. X's is https://api.x.com.
 	BaseURL string
 	// Token is the app-only bearer token (OAuth 2.0 App-Only) of an app in an X project.
-	Token Token
+	Token stream.Secret
 	// Track holds the FILTER phrases, in Twitter v1.1 track syntax. Each becomes one rule.
 	Track []string
-	// StallTimeout is how long a read may wait for a byte; zero means DefaultXStallTimeout.
+	// StallTimeout is how long a read may wait for a byte; zero means DefaultStallTimeout.
 	StallTimeout time.Duration
-	// MaxLine is the longest message accepted, in bytes; zero means DefaultMaxLine.
+	// MaxLine is the longest message accepted, in bytes; zero means conn.DefaultMaxLine.
 	MaxLine int
 	// Logger receives one line per state change. Nil discards.
 	Logger *slog.Logger
@@ -75,13 +82,14 @@ type XConfig struct {
 	Transport http.RoundTripper
 }
 
-// XSource reads the X API v2 filtered stream (GET /2/tweets/search/stream) with an app-only
+// Source reads the X API v2 filtered stream (GET /2/tweets/search/stream) with an app-only
 // bearer token. The filter lives on X's side as rules: before it first connects, Run makes
 // the project's rules tagged by this app equal to one rule per track phrase, leaving every
 // other rule alone. Matching is still done locally by the Matcher, so what is stored follows
 // Twitter's track semantics whatever X's rule language matches.
-type XSource struct {
-	h       *httpStream
+type Source struct {
+	conn    *conn.Stream
+	token   stream.Secret
 	rest    *http.Client
 	base    *url.URL
 	track   []string
@@ -90,61 +98,62 @@ type XSource struct {
 	synced bool
 }
 
-var _ Source = (*XSource)(nil)
+var _ stream.Source = (*Source)(nil)
 
-// NewXSource checks cfg; every problem is reported at once, naming its field and never the
+// NewSource checks cfg; every problem is reported at once, naming its field and never the
 // token. Nothing connects until Run.
-func NewXSource(cfg XConfig) (*XSource, error) {
+func NewSource(cfg Config) (*Source, error) {
 	var problems []error
-	base, err := parseBaseURL("XConfig.BaseURL", "https://api.x.com", cfg.BaseURL)
+	base, err := conn.ParseBaseURL("Config.BaseURL", "https://api.x.com", cfg.BaseURL)
 	if err != nil {
 		problems = append(problems, err)
 	}
-	if strings.TrimSpace(string(cfg.Token)) == "" {
-		problems = append(problems, errors.New("XConfig.Token is empty"))
+	if cfg.Token.Empty() {
+		problems = append(problems, errors.New("Config.Token is empty"))
 	}
 	if len(cfg.Track) == 0 {
-		problems = append(problems, errors.New("XConfig.Track is empty; want at least one phrase"))
+		problems = append(problems, errors.New("Config.Track is empty; want at least one phrase"))
 	}
 	for i, phrase := range cfg.Track {
 		if strings.TrimSpace(phrase) == "" {
-			problems = append(problems, fmt.Errorf("XConfig.Track[%d] is empty", i))
+			problems = append(problems, fmt.Errorf("Config.Track[%d] is empty", i))
 		} else if v := xRuleValue(phrase); len(v) > xMaxRuleLength {
-			problems = append(problems, fmt.Errorf("XConfig.Track[%d] makes a rule of %d characters; X allows %d", i, len(v), xMaxRuleLength))
+			problems = append(problems, fmt.Errorf("Config.Track[%d] makes a rule of %d characters; X allows %d", i, len(v), xMaxRuleLength))
 		}
 	}
 	if cfg.StallTimeout < 0 {
-		problems = append(problems, errors.New("XConfig.StallTimeout is negative; want a duration like 60s, or 0 for the default"))
+		problems = append(problems, errors.New("Config.StallTimeout is negative; want a duration like 60s, or 0 for the default"))
 	}
 	if cfg.MaxLine < 0 {
-		problems = append(problems, errors.New("XConfig.MaxLine is negative; want a size in bytes, or 0 for the default"))
+		problems = append(problems, errors.New("Config.MaxLine is negative; want a size in bytes, or 0 for the default"))
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("x source: %w", errors.Join(problems...))
 	}
-	stall := orDefault(cfg.StallTimeout, DefaultXStallTimeout)
-	h := newHTTPStream(XSourceName, cfg.Token, stall, cfg.Transport, cfg.Logger, cfg.After)
-	return &XSource{
-		h:       h,
-		rest:    &http.Client{Transport: h.client.Transport, Timeout: xRulesTimeout},
+	stall := conn.OrDefault(cfg.StallTimeout, DefaultStallTimeout)
+	c := conn.New(conn.Config{Name: SourceName, StallTimeout: stall, Transport: cfg.Transport, Logger: cfg.Logger, After: cfg.After})
+	return &Source{
+		conn:    c,
+		token:   cfg.Token,
+		rest:    &http.Client{Transport: c.Transport(), Timeout: xRulesTimeout},
 		base:    base,
 		track:   append([]string(nil), cfg.Track...),
-		maxLine: orDefault(cfg.MaxLine, DefaultMaxLine),
+		maxLine: conn.OrDefault(cfg.MaxLine, conn.DefaultMaxLine),
 	}, nil
 }
 
 // Name returns "x".
-func (s *XSource) Name() string { return XSourceName }
+func (s *Source) Name() string { return SourceName }
 
 // Status returns a snapshot of the connection state.
-func (s *XSource) Status() SourceStatus { return s.h.snapshot() }
+func (s *Source) Status() stream.SourceStatus { return s.conn.Status() }
 
 // Run syncs the rules, connects, emits every record and reconnects by the v1.1 schedules (which
 // X's v2 documentation repeats: at once after a drop, linear 250 ms to 16 s for network errors,
 // exponential 5 s to 320 s for HTTP errors, exponential from 1 minute for 429) until ctx ends.
 // A failed rule sync is retried on the same schedules before any stream connection is made.
-func (s *XSource) Run(ctx context.Context, emit func(context.Context, Record)) error {
-	return s.h.run(ctx, func(ctx context.Context) attemptEnd {
+func (s *Source) Run(ctx context.Context, emit func(context.Context, stream.Record)) error {
+	return s.conn.Run(ctx, func(ctx context.Context) conn.End {
 		if !s.synced {
 			if end := s.syncRules(ctx); end != nil {
 				return *end
@@ -156,53 +165,50 @@ func (s *XSource) Run(ctx context.Context, emit func(context.Context, Record)) e
 }
 
 // stream makes one connection and emits its records until it ends.
-func (s *XSource) stream(ctx context.Context, emit func(context.Context, Record)) attemptEnd {
+func (s *Source) stream(ctx context.Context, emit func(context.Context, stream.Record)) conn.End {
 	u := s.base.JoinPath("2/tweets/search/stream")
 	u.RawQuery = xStreamQuery
 	req, err := http.NewRequest(http.MethodGet, u.String(), nil)
 	if err != nil {
-		return attemptEnd{connEnd: connEnd{kind: endNetwork, err: err}, phase: "stream"}
+		return conn.End{Kind: conn.EndNetwork, Err: err, Phase: "stream"}
 	}
-	end := s.h.do(ctx, req, func(body io.Reader) (int64, error) {
-		var pending Record
-		var lines int64
-		framer := newLineFramer(body, s.maxLine, framerHooks{
-			validate: func(line []byte) string {
-				pending = decodeXLine(line)
-				if pending.Kind == KindSkipped {
-					return pending.Reason
+	req.Header.Set("Authorization", "Bearer "+string(s.token))
+	end := s.conn.Do(ctx, req, func(body io.Reader) (int64, error) {
+		lines := conn.NewLineReader(body, s.maxLine)
+		var n int64
+		for {
+			line, reason, err := lines.Next()
+			switch {
+			case reason != "":
+				emit(ctx, stream.Skip(reason))
+			case line != nil:
+				n++
+				rec := decodeXLine(line)
+				if rec.Kind == stream.KindNotice && rec.Notice == "disconnect" {
+					s.conn.Logger().Warn("x disconnect notice")
 				}
-				return ""
-			},
-			skip: func(reason string) { emit(ctx, skipRecord(reason)) },
-			line: func() {
-				lines++
-				if pending.Kind == KindNotice && pending.Notice == "disconnect" {
-					s.h.logger.Warn("x disconnect notice")
-				}
-				emit(ctx, pending)
-			},
-			end: func(error) {},
-		})
-		// The framer does the work in its hooks; what it passes on has been emitted already.
-		_, err := io.Copy(io.Discard, framer)
-		return lines, err
+				emit(ctx, rec)
+			}
+			if err != nil {
+				return n, err
+			}
+		}
 	})
-	end.phase = "stream"
+	end.Phase = "stream"
 	return end
 }
 
 // adjust refines the policy's wait and reason with what X said.
-func (s *XSource) adjust(end attemptEnd, wait time.Duration, reason string) (time.Duration, string) {
-	if end.kind == endHTTP {
-		if xConnectionIssue(end.body) == "TooManyConnections" {
-			reason = fmt.Sprintf("too many connections (%d)", end.status)
+func (s *Source) adjust(end conn.End, wait time.Duration, reason string) (time.Duration, string) {
+	if end.Kind == conn.EndHTTP {
+		if xConnectionIssue(end.Body) == "TooManyConnections" {
+			reason = fmt.Sprintf("too many connections (%d)", end.Status)
 		}
-		if end.status == http.StatusTooManyRequests {
-			wait = max(wait, rateLimitWait(end.header, s.h.now()))
+		if end.Status == http.StatusTooManyRequests {
+			wait = max(wait, conn.RateLimitWait(end.Header, s.conn.Now()))
 		}
 	}
-	if end.phase == "rules" {
+	if end.Phase == "rules" {
 		reason = "rule sync: " + reason
 	}
 	return wait, reason
@@ -220,8 +226,8 @@ func xConnectionIssue(body []byte) string {
 	return p.ConnectionIssue
 }
 
-// XRule is one filtered-stream rule as the rules endpoint lists it.
-type XRule struct {
+// Rule is one filtered-stream rule as the rules endpoint lists it.
+type Rule struct {
 	ID    string `json:"id,omitempty"`
 	Value string `json:"value"`
 	Tag   string `json:"tag,omitempty"`
@@ -231,12 +237,12 @@ type XRule struct {
 // tagged by this app that are no longer wanted (an older FILTER), then adds the missing ones.
 // Rules without the app's tag are never deleted; one whose value equals a wanted rule already
 // delivers those posts, so no duplicate is added (X would refuse it). It returns nil on success.
-func (s *XSource) syncRules(ctx context.Context) *attemptEnd {
+func (s *Source) syncRules(ctx context.Context) *conn.End {
 	existing, end := s.listRules(ctx)
 	if end != nil {
 		return end
 	}
-	wanted := make([]XRule, 0, len(s.track))
+	wanted := make([]Rule, 0, len(s.track))
 	wantedTag := map[string]string{}
 	for _, phrase := range s.track {
 		v := xRuleValue(phrase)
@@ -244,7 +250,7 @@ func (s *XSource) syncRules(ctx context.Context) *attemptEnd {
 			continue
 		}
 		wantedTag[v] = xRuleTag(v)
-		wanted = append(wanted, XRule{Value: v, Tag: wantedTag[v]})
+		wanted = append(wanted, Rule{Value: v, Tag: wantedTag[v]})
 	}
 	present := map[string]bool{}
 	var stale []string
@@ -259,7 +265,7 @@ func (s *XSource) syncRules(ctx context.Context) *attemptEnd {
 			present[r.Value] = true
 		}
 	}
-	var add []XRule
+	var add []Rule
 	for _, r := range wanted {
 		if !present[r.Value] {
 			add = append(add, r)
@@ -280,16 +286,16 @@ func (s *XSource) syncRules(ctx context.Context) *attemptEnd {
 			if p.Title == "DuplicateRule" {
 				continue // the value exists already, so its posts are delivered
 			}
-			s.h.logger.Error("x rule not created", "value", p.Value, "title", p.Title)
+			s.conn.Logger().Error("x rule not created", "value", p.Value, "title", p.Title)
 		}
 	}
-	s.h.logger.Info("x rules synced", "rules", len(wanted), "added", len(add), "deleted", len(stale))
+	s.conn.Logger().Info("x rules synced", "rules", len(wanted), "added", len(add), "deleted", len(stale))
 	return nil
 }
 
 // xRulesAnswer is the body of the rules endpoint's answers.
 type xRulesAnswer struct {
-	Data []XRule `json:"data"`
+	Data []Rule `json:"data"`
 	Meta struct {
 		NextToken string `json:"next_token"`
 	} `json:"meta"`
@@ -300,8 +306,8 @@ type xRulesAnswer struct {
 }
 
 // listRules reads every rule of the project, following next_token.
-func (s *XSource) listRules(ctx context.Context) ([]XRule, *attemptEnd) {
-	var rules []XRule
+func (s *Source) listRules(ctx context.Context) ([]Rule, *conn.End) {
+	var rules []Rule
 	q := url.Values{"max_results": {"1000"}}
 	for range xMaxRulePages {
 		var page xRulesAnswer
@@ -319,43 +325,41 @@ func (s *XSource) listRules(ctx context.Context) ([]XRule, *attemptEnd) {
 
 // rulesCall makes one request to the rules endpoint and decodes a 2xx answer into out. A
 // failure comes back as an attempt end of phase "rules", classified like a stream's.
-func (s *XSource) rulesCall(ctx context.Context, method string, query url.Values, in, out any) *attemptEnd {
-	fail := func(ce connEnd) *attemptEnd { return &attemptEnd{connEnd: ce, phase: "rules"} }
+func (s *Source) rulesCall(ctx context.Context, method string, query url.Values, in, out any) *conn.End {
+	fail := func(end conn.End) *conn.End { end.Phase = "rules"; return &end }
 	u := s.base.JoinPath("2/tweets/search/stream/rules")
 	u.RawQuery = query.Encode()
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return fail(connEnd{kind: endNetwork, err: err})
+			return fail(conn.End{Kind: conn.EndNetwork, Err: err})
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
-		return fail(connEnd{kind: endNetwork, err: err})
+		return fail(conn.End{Kind: conn.EndNetwork, Err: err})
 	}
-	req.Header.Set("Authorization", "Bearer "+string(s.h.token))
+	req.Header.Set("Authorization", "Bearer "+string(s.token))
 	req.Header.Set("User-Agent", "streammatch")
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := s.rest.Do(req)
 	if err != nil {
-		return fail(connEnd{kind: endNetwork, err: err})
+		return fail(conn.End{Kind: conn.EndNetwork, Err: err})
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, xMaxRulesBody))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		end := fail(connEnd{kind: endHTTP, status: resp.StatusCode})
-		end.header, end.body = resp.Header, b[:min(len(b), maxErrorBody)]
-		return end
+		return fail(conn.End{Kind: conn.EndHTTP, Status: resp.StatusCode, Header: resp.Header, Body: b[:min(len(b), xMaxErrorBody)]})
 	}
 	if err != nil {
-		return fail(connEnd{kind: endNetwork, err: err})
+		return fail(conn.End{Kind: conn.EndNetwork, Err: err})
 	}
 	if err := json.Unmarshal(b, out); err != nil {
-		return fail(connEnd{kind: endNetwork, err: errors.New("rules answer is not the documented JSON")})
+		return fail(conn.End{Kind: conn.EndNetwork, Err: errors.New("rules answer is not the documented JSON")})
 	}
 	return nil
 }
@@ -496,50 +500,50 @@ type xProblem struct {
 	Type  string `json:"type"`
 }
 
-// decodeXLine decodes one v2 stream message (without its "\r\n") into a Record. A post becomes
+// decodeXLine decodes one v2 stream message (without its "\r\n") into a stream.Record. A post becomes
 // a message; a line of problems only is a notice ("disconnect" for X's operational-disconnect,
 // after which X closes the stream; "other" for any other problem). Problems beside data (an
 // expansion X could not resolve, such as a deleted original) do not stop the post. A type error
 // ("id": 123) skips the post as invalid_tweet rather than storing it half-empty.
-func decodeXLine(line []byte) Record {
+func decodeXLine(line []byte) stream.Record {
 	if !utf8.Valid(line) {
-		return skipRecord(ReasonInvalidUTF8)
+		return stream.Skip(stream.ReasonInvalidUTF8)
 	}
 	trimmed := bytes.TrimSpace(line)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return skipRecord(ReasonInvalidJSON)
+		return stream.Skip(stream.ReasonInvalidJSON)
 	}
 	var w xLine
 	err := json.Unmarshal(trimmed, &w)
 	var typeErr *json.UnmarshalTypeError
 	if err != nil && !errors.As(err, &typeErr) {
-		return skipRecord(ReasonInvalidJSON)
+		return stream.Skip(stream.ReasonInvalidJSON)
 	}
 	if w.Data == nil {
 		if err != nil {
-			return skipRecord(ReasonInvalidNotice)
+			return stream.Skip(stream.ReasonInvalidNotice)
 		}
 		for _, p := range w.Errors {
 			if p.Title == "operational-disconnect" || strings.HasSuffix(p.Type, "/operational-disconnect") {
-				return noticeRecord("disconnect")
+				return stream.Notice("disconnect")
 			}
 		}
-		return noticeRecord("other")
+		return stream.Notice("other")
 	}
 	if err != nil {
-		return skipRecord(ReasonInvalidTweet)
+		return stream.Skip(stream.ReasonInvalidTweet)
 	}
 	m, reason := buildXMessage(&w)
 	if reason != "" {
-		return skipRecord(reason)
+		return stream.Skip(reason)
 	}
-	return Record{Kind: KindMessage, Message: m}
+	return stream.Record{Kind: stream.KindMessage, Message: m}
 }
 
-func buildXMessage(w *xLine) (Message, string) {
+func buildXMessage(w *xLine) (stream.Message, string) {
 	t := w.Data
 	if t.ID == "" {
-		return Message{}, ReasonMissingID
+		return stream.Message{}, stream.ReasonMissingID
 	}
 	var user string
 	for _, u := range w.Includes.Users {
@@ -549,7 +553,7 @@ func buildXMessage(w *xLine) (Message, string) {
 		}
 	}
 	if t.AuthorID == "" || user == "" {
-		return Message{}, ReasonMissingUser
+		return stream.Message{}, stream.ReasonMissingUser
 	}
 	original := func(id string) *xPost {
 		for i := range w.Includes.Tweets {
@@ -583,22 +587,22 @@ func buildXMessage(w *xLine) (Message, string) {
 		}
 	}
 	if strings.TrimSpace(text) == "" {
-		return Message{}, ReasonMissingText
+		return stream.Message{}, stream.ReasonMissingText
 	}
 	if t.CreatedAt == "" {
-		return Message{}, ReasonMissingCreatedAt
+		return stream.Message{}, stream.ReasonMissingCreatedAt
 	}
 	created, err := time.Parse(time.RFC3339, t.CreatedAt)
 	if err != nil {
-		return Message{}, ReasonBadCreatedAt
+		return stream.Message{}, stream.ReasonBadCreatedAt
 	}
-	m := Message{
+	m := stream.Message{
 		ID:        t.ID,
 		User:      user,
 		CreatedAt: created.UTC(),
 		Text:      text,
 		Lang:      t.Lang,
-		Source:    XSourceName,
+		Source:    SourceName,
 	}
 	if quoted != nil {
 		m.Quoted = xFullText(quoted)
@@ -622,21 +626,21 @@ func xFullText(p *xPost) string {
 	if p.NoteTweet != nil && p.NoteTweet.Text != "" {
 		text = p.NoteTweet.Text
 	}
-	return unescapeTweetText(text)
+	return stream.UnescapeText(text)
 }
 
-func addXEntities(m *Message, e *xEntities) {
+func addXEntities(m *stream.Message, e *xEntities) {
 	if e == nil {
 		return
 	}
 	for _, h := range e.Hashtags {
-		m.Hashtags = appendNewEntity(m.Hashtags, h.Tag)
+		m.Hashtags = stream.AppendEntity(m.Hashtags, h.Tag)
 	}
 	for _, u := range e.Mentions {
-		m.Mentions = appendNewEntity(m.Mentions, u.Username)
+		m.Mentions = stream.AppendEntity(m.Mentions, u.Username)
 	}
 	for _, u := range e.URLs {
-		m.URLs = appendNewEntity(m.URLs, u.ExpandedURL)
-		m.URLs = appendNewEntity(m.URLs, u.DisplayURL)
+		m.URLs = stream.AppendEntity(m.URLs, u.ExpandedURL)
+		m.URLs = stream.AppendEntity(m.URLs, u.DisplayURL)
 	}
 }

@@ -1,4 +1,4 @@
-package stream
+package twitter
 
 import (
 	"context"
@@ -14,6 +14,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/streammatch/streammatch/internal/syncbuf"
+
+	"github.com/streammatch/streammatch/stream"
+	"github.com/streammatch/streammatch/stream/conn"
+	"github.com/streammatch/streammatch/stream/internal/streamtest"
 )
 
 func TestTwitterSource_DeliversTweetsFromSignedConnection(t *testing.T) {
@@ -23,43 +27,41 @@ func TestTwitterSource_DeliversTweetsFromSignedConnection(t *testing.T) {
 		tweetLine("2", "bob", "the twitter api &amp; me"),
 		`{"limit":{"track":7}}`,
 	))
-	srv.verify = &testCreds
+	verifying(srv, testCreds)
 	var logs syncbuf.Buffer
-	src := newTestSource(t, srv.srv.URL, &fakeClock{auto: true}, &logs)
+	src := newTestSource(t, srv.URL, &fakeClock{Auto: true}, &logs)
 	var rec recorder
-	stop := runSource(t, src, rec.emit)
+	stop := runSource(t, src, rec.Emit)
 
-	eventually(t, "three records", func() bool { return len(rec.records()) >= 3 })
-	if got, want := rec.summary(), []string{"msg:1", "msg:2", "notice:limit"}; !slices.Equal(got, want) {
+	eventually(t, "three records", func() bool { return len(rec.Records()) >= 3 })
+	if got, want := rec.Summary(), []string{"msg:1", "msg:2", "notice:limit"}; !slices.Equal(got, want) {
 		t.Errorf("records = %v, want %v", got, want)
 	}
-	recs := rec.records()
+	recs := rec.Records()
 	if got := recs[2].LimitMissed; got != 7 {
 		t.Errorf("LimitMissed = %d, want 7", got)
 	}
 	m := recs[1].Message
-	want := Message{ID: "2", User: "bob", Text: "the twitter api & me", Lang: "en", Source: "twitter",
+	want := stream.Message{ID: "2", User: "bob", Text: "the twitter api & me", Lang: "en", Source: "twitter",
 		CreatedAt: time.Date(2018, 10, 10, 20, 19, 24, 0, time.UTC)}
 	if fmt.Sprint(m) != fmt.Sprint(want) {
 		t.Errorf("message = %+v, want %+v", m, want)
 	}
 	st := src.Status()
-	if st.State != StateConnected || st.Connects != 1 || st.Source != "twitter" {
+	if st.State != stream.StateConnected || st.Connects != 1 || st.Source != "twitter" {
 		t.Errorf("status = %+v, want connected with 1 connect", st)
 	}
-	requests, _ := srv.stats()
+	requests, _, _ := srv.Stats()
 	if requests != 1 {
 		t.Errorf("requests = %d, want 1", requests)
 	}
-	srv.mu.Lock()
-	form := srv.lastForm
-	srv.mu.Unlock()
+	form := srv.LastQuery()
 	if got := form.Get("track"); got != "golang,twitter api" {
 		t.Errorf("track = %q, want %q", got, "golang,twitter api")
 	}
 
 	stop()
-	if got := src.Status().State; got != StateStopped {
+	if got := src.Status().State; got != stream.StateStopped {
 		t.Errorf("state after stop = %s, want stopped", got)
 	}
 	assertNoCredentials(t, logs.String(), testCreds)
@@ -67,35 +69,35 @@ func TestTwitterSource_DeliversTweetsFromSignedConnection(t *testing.T) {
 
 func TestTwitterSource_SurfacesRejectedCredentials(t *testing.T) {
 	srv := newStreamServer(t, sendLines(tweetLine("1", "alice", "never sent")))
-	srv.verify = &testCreds
+	verifying(srv, testCreds)
 	wrong := testCreds
 	wrong.AccessTokenSecret = "as-Kk4wWRONGaccesssecret"
 	clock := &fakeClock{}
 	var logs syncbuf.Buffer
-	src := newTestSource(t, srv.srv.URL, clock, &logs, func(c *TwitterConfig) { c.Credentials = wrong })
+	src := newTestSource(t, srv.URL, clock, &logs, func(c *Config) { c.Credentials = wrong })
 	var rec recorder
-	stop := runSource(t, src, rec.emit)
+	stop := runSource(t, src, rec.Emit)
 
 	// Each wait blocks until fired, so the request count shows there is no hot loop: exactly
 	// one request per wait, and the waits follow the HTTP error schedule.
 	schedule := []time.Duration{5 * time.Second, 10 * time.Second, 20 * time.Second, 40 * time.Second,
 		80 * time.Second, 160 * time.Second, 320 * time.Second, 320 * time.Second}
 	for i, want := range schedule {
-		eventually(t, fmt.Sprintf("wait %d", i+1), func() bool { return len(clock.recorded()) == i+1 })
-		if got := clock.recorded()[i]; got != want {
+		eventually(t, fmt.Sprintf("wait %d", i+1), func() bool { return len(clock.Recorded()) == i+1 })
+		if got := clock.Recorded()[i]; got != want {
 			t.Fatalf("wait %d = %v, want %v", i+1, got, want)
 		}
 		st := src.Status()
-		if st.State != StateRejected || st.LastError != "credentials rejected (401)" || st.RetryIn != want {
+		if st.State != stream.StateRejected || st.LastError != "credentials rejected (401)" || st.RetryIn != want {
 			t.Fatalf("status = %+v, want rejected, %q, retry in %v", st, "credentials rejected (401)", want)
 		}
-		if requests, _ := srv.stats(); requests != i+1 {
-			t.Fatalf("requests = %d after %d waits, want %d", requests, i+1, i+1)
+		if _, _, refused := srv.Stats(); refused != i+1 {
+			t.Fatalf("requests = %d after %d waits, want %d", refused, i+1, i+1)
 		}
-		clock.fire()
+		clock.Fire()
 	}
 	stop()
-	if got := rec.records(); len(got) != 0 {
+	if got := rec.Records(); len(got) != 0 {
 		t.Errorf("records = %v, want none", got)
 	}
 	out := logs.String()
@@ -125,56 +127,50 @@ func TestTwitterSource_BackoffSchedules(t *testing.T) {
 		script    []http.HandlerFunc
 		closed    bool // connect to a port nobody listens on
 		want      []time.Duration
-		wantState State
+		wantState stream.State
 		wantError string // prefix of LastError
 	}{
 		{name: "503 exponential from 5s", script: []http.HandlerFunc{status(503, "")},
-			want: exp(5*s, 8, 320*s), wantState: StateBackoff, wantError: "service unavailable (503)"},
+			want: exp(5*s, 8, 320*s), wantState: stream.StateBackoff, wantError: "service unavailable (503)"},
 		{name: "500 exponential from 5s", script: []http.HandlerFunc{status(500, "")},
-			want: exp(5*s, 8, 320*s), wantState: StateBackoff, wantError: "http error (500)"},
+			want: exp(5*s, 8, 320*s), wantState: stream.StateBackoff, wantError: "http error (500)"},
 		{name: "404 exponential from 5s", script: []http.HandlerFunc{status(404, "")},
-			want: exp(5*s, 8, 320*s), wantState: StateBackoff, wantError: "http error (404)"},
+			want: exp(5*s, 8, 320*s), wantState: stream.StateBackoff, wantError: "http error (404)"},
 		{name: "410 exponential from 5s", script: []http.HandlerFunc{status(410, "")},
-			want: exp(5*s, 8, 320*s), wantState: StateBackoff, wantError: "http error (410)"},
+			want: exp(5*s, 8, 320*s), wantState: stream.StateBackoff, wantError: "http error (410)"},
 		{name: "403 rejected, exponential from 5s", script: []http.HandlerFunc{status(403, `{"errors":[{"code":261}]}`)},
-			want: exp(5*s, 4, 320*s), wantState: StateRejected, wantError: "forbidden (403)"},
+			want: exp(5*s, 4, 320*s), wantState: stream.StateRejected, wantError: "forbidden (403)"},
 		{name: "420 exponential from 60s", script: []http.HandlerFunc{status(420, "")},
-			want: exp(60*s, 6, 16*time.Minute), wantState: StateBackoff, wantError: "rate limited (420)"},
+			want: exp(60*s, 6, 16*time.Minute), wantState: stream.StateBackoff, wantError: "rate limited (420)"},
 		{name: "429 exponential from 60s", script: []http.HandlerFunc{status(429, "")},
-			want: exp(60*s, 6, 16*time.Minute), wantState: StateBackoff, wantError: "rate limited (429)"},
+			want: exp(60*s, 6, 16*time.Minute), wantState: stream.StateBackoff, wantError: "rate limited (429)"},
 		{name: "network error linear 250ms steps to 16s", closed: true,
-			want: linear, wantState: StateBackoff, wantError: "network error: "},
+			want: linear, wantState: stream.StateBackoff, wantError: "network error: "},
 		{name: "established then dropped reconnects at once", script: []http.HandlerFunc{sendLines(tweet)},
-			want: []time.Duration{0, 0, 0, 0}, wantState: StateBackoff, wantError: "connection closed by server"},
+			want: []time.Duration{0, 0, 0, 0}, wantState: stream.StateBackoff, wantError: "connection closed by server"},
 		{name: "closed before any data backs off linearly", script: []http.HandlerFunc{sendLines()},
 			want:      []time.Duration{0, 250 * time.Millisecond, 500 * time.Millisecond, 750 * time.Millisecond},
-			wantState: StateBackoff, wantError: "connection closed before any data"},
+			wantState: stream.StateBackoff, wantError: "connection closed before any data"},
 		{name: "a connection resets the HTTP schedule",
 			script:    []http.HandlerFunc{status(503, ""), status(503, ""), sendLines(tweet), status(503, "")},
 			want:      []time.Duration{5 * s, 10 * s, 0, 5 * s, 10 * s},
-			wantState: StateBackoff, wantError: "service unavailable (503)"},
+			wantState: stream.StateBackoff, wantError: "service unavailable (503)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			base := "http://" + closedPort(t)
 			if !tc.closed {
-				base = newStreamServer(t, tc.script...).srv.URL
+				base = newStreamServer(t, tc.script...).URL
 			}
 			// The clock lets every wait but the last end at once; the last one holds, so the
 			// status can be read in a stable state.
-			clock := &fakeClock{auto: true}
 			limit := len(tc.want)
-			after := func(d time.Duration) <-chan time.Time {
-				clock.mu.Lock()
-				clock.auto = len(clock.waits) < limit-1
-				clock.mu.Unlock()
-				return clock.After(d)
-			}
-			src := newTestSource(t, base, clock, nil, func(c *TwitterConfig) { c.After = after })
-			runSource(t, src, (&recorder{}).emit)
+			clock := &fakeClock{Auto: true, HoldAfter: limit - 1}
+			src := newTestSource(t, base, clock, nil)
+			runSource(t, src, (&recorder{}).Emit)
 
-			eventually(t, "the schedule", func() bool { return len(clock.recorded()) == limit })
-			if got := clock.recorded(); !slices.Equal(got, tc.want) {
+			eventually(t, "the schedule", func() bool { return len(clock.Recorded()) == limit })
+			if got := clock.Recorded(); !slices.Equal(got, tc.want) {
 				t.Errorf("waits = %v\nwant    %v", got, tc.want)
 			}
 			st := src.Status()
@@ -187,17 +183,17 @@ func TestTwitterSource_BackoffSchedules(t *testing.T) {
 
 func TestTwitterSource_ReconnectsAfter503(t *testing.T) {
 	srv := newStreamServer(t, status(503, ""), holdOpen(20*time.Millisecond, tweetLine("1", "alice", "back")))
-	clock := &fakeClock{auto: true}
-	src := newTestSource(t, srv.srv.URL, clock, nil)
+	clock := &fakeClock{Auto: true}
+	src := newTestSource(t, srv.URL, clock, nil)
 	var rec recorder
-	runSource(t, src, rec.emit)
+	runSource(t, src, rec.Emit)
 
-	eventually(t, "the tweet after the 503", func() bool { return len(rec.messages()) == 1 })
-	if got, want := clock.recorded(), []time.Duration{5 * time.Second}; !slices.Equal(got, want) {
+	eventually(t, "the tweet after the 503", func() bool { return len(rec.Messages()) == 1 })
+	if got, want := clock.Recorded(), []time.Duration{5 * time.Second}; !slices.Equal(got, want) {
 		t.Errorf("waits = %v, want %v", got, want)
 	}
 	st := src.Status()
-	if st.State != StateConnected || st.LastError != "service unavailable (503)" || st.Connects != 1 {
+	if st.State != stream.StateConnected || st.LastError != "service unavailable (503)" || st.Connects != 1 {
 		t.Errorf("status = %+v, want connected after a 503", st)
 	}
 }
@@ -207,14 +203,15 @@ func TestTwitterSource_DetectsStall(t *testing.T) {
 		srv := newStreamServer(t,
 			silent(tweetLine("1", "alice", "then silence")),
 			holdOpen(20*time.Millisecond, tweetLine("2", "bob", "after the stall")))
-		clock := &fakeClock{auto: true}
+		clock := &fakeClock{Auto: true}
 		var logs syncbuf.Buffer
-		src := newTestSource(t, srv.srv.URL, clock, &logs, func(c *TwitterConfig) { c.StallTimeout = 200 * time.Millisecond })
+		conns := &streamtest.Connections{Next: http.DefaultTransport}
+		src := newTestSource(t, srv.URL, clock, &logs, func(c *Config) { c.StallTimeout = 200 * time.Millisecond; c.Transport = conns })
 		var rec recorder
-		runSource(t, src, rec.emit)
+		runSource(t, src, rec.Emit)
 
-		eventually(t, "the tweet after the stall", func() bool { return len(rec.messages()) == 2 })
-		if got, want := clock.recorded(), []time.Duration{250 * time.Millisecond}; !slices.Equal(got, want) {
+		eventually(t, "the tweet after the stall", func() bool { return len(rec.Messages()) == 2 })
+		if got, want := clock.Recorded(), []time.Duration{250 * time.Millisecond}; !slices.Equal(got, want) {
 			t.Errorf("waits = %v, want %v (the network schedule after a stall)", got, want)
 		}
 		if got, want := src.Status().LastError, "stalled: no data for 200ms"; got != want {
@@ -223,7 +220,7 @@ func TestTwitterSource_DetectsStall(t *testing.T) {
 		if !strings.Contains(logs.String(), `"state":"stalled"`) {
 			t.Errorf("no stalled state in the logs:\n%s", logs.String())
 		}
-		if _, maxLive := src.observer.connections(); maxLive != 1 {
+		if _, maxLive := conns.Counts(); maxLive != 1 {
 			t.Errorf("connections at once = %d, want 1", maxLive)
 		}
 	})
@@ -231,13 +228,13 @@ func TestTwitterSource_DetectsStall(t *testing.T) {
 		srv := newStreamServer(t,
 			func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() },
 			holdOpen(20*time.Millisecond, tweetLine("2", "bob", "after the stall")))
-		clock := &fakeClock{auto: true}
-		src := newTestSource(t, srv.srv.URL, clock, nil, func(c *TwitterConfig) { c.StallTimeout = 200 * time.Millisecond })
+		clock := &fakeClock{Auto: true}
+		src := newTestSource(t, srv.URL, clock, nil, func(c *Config) { c.StallTimeout = 200 * time.Millisecond })
 		var rec recorder
-		runSource(t, src, rec.emit)
+		runSource(t, src, rec.Emit)
 
-		eventually(t, "the tweet after the stall", func() bool { return len(rec.messages()) == 1 })
-		if got, want := clock.recorded(), []time.Duration{250 * time.Millisecond}; !slices.Equal(got, want) {
+		eventually(t, "the tweet after the stall", func() bool { return len(rec.Messages()) == 1 })
+		if got, want := clock.Recorded(), []time.Duration{250 * time.Millisecond}; !slices.Equal(got, want) {
 			t.Errorf("waits = %v, want %v (a network-class failure)", got, want)
 		}
 		if got, want := src.Status().LastError, "stalled: no response for 200ms"; got != want {
@@ -255,12 +252,12 @@ func TestTwitterSource_DetectsStall(t *testing.T) {
 			fmt.Fprint(w, tweetLine("2", "bob", "second")+"\r\n")
 		})
 		clock := &fakeClock{} // the first wait holds: one connection only
-		src := newTestSource(t, srv.srv.URL, clock, nil, func(c *TwitterConfig) { c.StallTimeout = time.Second })
+		src := newTestSource(t, srv.URL, clock, nil, func(c *Config) { c.StallTimeout = time.Second })
 		var rec recorder
-		runSource(t, src, rec.emit)
+		runSource(t, src, rec.Emit)
 
-		eventually(t, "the end of the connection", func() bool { return len(clock.recorded()) == 1 })
-		if got, want := rec.summary(), []string{"msg:1", "msg:2"}; !slices.Equal(got, want) {
+		eventually(t, "the end of the connection", func() bool { return len(clock.Recorded()) == 1 })
+		if got, want := rec.Summary(), []string{"msg:1", "msg:2"}; !slices.Equal(got, want) {
 			t.Errorf("records = %v, want %v", got, want)
 		}
 		if got, want := src.Status().LastError, "connection closed by server"; got != want {
@@ -270,9 +267,9 @@ func TestTwitterSource_DetectsStall(t *testing.T) {
 	t.Run("a slow consumer is not a stall", func(t *testing.T) {
 		srv := newStreamServer(t, holdOpen(30*time.Millisecond,
 			tweetLine("1", "a", "one"), tweetLine("2", "b", "two"), tweetLine("3", "c", "three")))
-		src := newTestSource(t, srv.srv.URL, &fakeClock{auto: true}, nil, func(c *TwitterConfig) { c.StallTimeout = 300 * time.Millisecond })
+		src := newTestSource(t, srv.URL, &fakeClock{Auto: true}, nil, func(c *Config) { c.StallTimeout = 300 * time.Millisecond })
 		first := true
-		rec := recorder{block: func() {
+		rec := recorder{Block: func() {
 			// The worker blocks on a full store queue for longer than the stall timeout. The
 			// source is not reading then, so the silence is ours, not the server's.
 			if first {
@@ -280,10 +277,10 @@ func TestTwitterSource_DetectsStall(t *testing.T) {
 				time.Sleep(time.Second)
 			}
 		}}
-		runSource(t, src, rec.emit)
+		runSource(t, src, rec.Emit)
 
-		eventually(t, "three tweets", func() bool { return len(rec.messages()) == 3 })
-		if requests, _ := srv.stats(); requests != 1 {
+		eventually(t, "three tweets", func() bool { return len(rec.Messages()) == 3 })
+		if requests, _, _ := srv.Stats(); requests != 1 {
 			t.Errorf("requests = %d, want 1 (no stall while the consumer was busy)", requests)
 		}
 		if st := src.Status(); st.LastError != "" {
@@ -303,19 +300,20 @@ func TestTwitterSource_OneConnectionAtATime(t *testing.T) {
 		status(401, ""),
 		holdOpen(20*time.Millisecond, t3),
 	)
-	src := newTestSource(t, srv.srv.URL, &fakeClock{auto: true}, nil)
+	conns := &streamtest.Connections{Next: http.DefaultTransport}
+	src := newTestSource(t, srv.URL, &fakeClock{Auto: true}, nil, func(c *Config) { c.Transport = conns })
 	var rec recorder
-	runSource(t, src, rec.emit)
+	runSource(t, src, rec.Emit)
 
-	eventually(t, "the third tweet", func() bool { return len(rec.messages()) == 3 })
-	requests, serverMax := srv.stats()
+	eventually(t, "the third tweet", func() bool { return len(rec.Messages()) == 3 })
+	requests, serverMax, _ := srv.Stats()
 	if requests != 7 {
-		t.Errorf("requests = %d, want 7: one per attempt, and go-twitter's own retries never reach the server", requests)
+		t.Errorf("requests = %d, want 7: one per attempt", requests)
 	}
 	if serverMax != 1 {
 		t.Errorf("server saw %d connections at once, want 1", serverMax)
 	}
-	if _, clientMax := src.observer.connections(); clientMax != 1 {
+	if _, clientMax := conns.Counts(); clientMax != 1 {
 		t.Errorf("client held %d connections at once, want 1", clientMax)
 	}
 }
@@ -343,18 +341,18 @@ func TestTwitterSource_DropMidMessage(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newStreamServer(t, tc.first, holdOpen(20*time.Millisecond, t4))
-			clock := &fakeClock{auto: true}
-			src := newTestSource(t, srv.srv.URL, clock, nil)
+			clock := &fakeClock{Auto: true}
+			src := newTestSource(t, srv.URL, clock, nil)
 			var rec recorder
-			runSource(t, src, rec.emit)
+			runSource(t, src, rec.Emit)
 
 			eventually(t, "the tweet after the drop", func() bool {
-				return slices.Contains(rec.summary(), "msg:4")
+				return slices.Contains(rec.Summary(), "msg:4")
 			})
-			if got := rec.summary(); !slices.Equal(got, tc.want) {
+			if got := rec.Summary(); !slices.Equal(got, tc.want) {
 				t.Errorf("records = %v, want %v", got, tc.want)
 			}
-			if got := clock.recorded(); !slices.Equal(got, tc.wantWaits) {
+			if got := clock.Recorded(); !slices.Equal(got, tc.wantWaits) {
 				t.Errorf("waits = %v, want %v", got, tc.wantWaits)
 			}
 			if got := src.Status().LastError; !strings.HasPrefix(got, tc.wantError) {
@@ -382,18 +380,18 @@ func TestTwitterSource_SkipsMalformedLines(t *testing.T) {
 		sendRaw(""), // an empty body
 		holdOpen(20*time.Millisecond, tweetLine("10", "dave", "next connection")),
 	)
-	clock := &fakeClock{auto: true}
-	src := newTestSource(t, srv.srv.URL, clock, nil)
+	clock := &fakeClock{Auto: true}
+	src := newTestSource(t, srv.URL, clock, nil)
 	var rec recorder
-	runSource(t, src, rec.emit)
+	runSource(t, src, rec.Emit)
 
-	eventually(t, "the tweet on the third connection", func() bool { return slices.Contains(rec.summary(), "msg:10") })
+	eventually(t, "the tweet on the third connection", func() bool { return slices.Contains(rec.Summary(), "msg:10") })
 	want := []string{"msg:1", "skip:invalid_json", "skip:missing_user", "skip:missing_text", "skip:invalid_tweet",
 		"skip:invalid_tweet", "skip:invalid_utf8", "skip:line_too_long", "msg:9", "msg:10"}
-	if got := rec.summary(); !slices.Equal(got, want) {
+	if got := rec.Summary(); !slices.Equal(got, want) {
 		t.Errorf("records = %v\nwant      %v", got, want)
 	}
-	if got, want := clock.recorded(), []time.Duration{0, 250 * time.Millisecond}; !slices.Equal(got, want) {
+	if got, want := clock.Recorded(), []time.Duration{0, 250 * time.Millisecond}; !slices.Equal(got, want) {
 		t.Errorf("waits = %v, want %v (at once after data, then linear after an empty body)", got, want)
 	}
 	if got, want := src.Status().LastError, "connection closed before any data"; got != want {
@@ -406,30 +404,36 @@ func TestTwitterSource_StopsOnContextCancel(t *testing.T) {
 		name   string
 		script http.HandlerFunc
 		// ready says the source is where the test wants to cancel it.
-		ready func(src *TwitterSource, clock *fakeClock) bool
+		ready func(src *Source, clock *fakeClock, conns *streamtest.Connections) bool
 	}{
 		{name: "while connected", script: holdOpen(20*time.Millisecond, tweetLine("1", "a", "x")),
-			ready: func(src *TwitterSource, _ *fakeClock) bool { return src.Status().State == StateConnected }},
+			ready: func(src *Source, _ *fakeClock, _ *streamtest.Connections) bool {
+				return src.Status().State == stream.StateConnected
+			}},
 		{name: "while waiting for headers", script: func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() },
-			ready: func(src *TwitterSource, _ *fakeClock) bool { live, _ := src.observer.connections(); return live == 1 }},
+			ready: func(_ *Source, _ *fakeClock, conns *streamtest.Connections) bool {
+				live, _ := conns.Counts()
+				return live == 1
+			}},
 		{name: "while waiting to reconnect", script: status(401, ""),
-			ready: func(_ *TwitterSource, clock *fakeClock) bool { return len(clock.recorded()) == 1 }},
+			ready: func(_ *Source, clock *fakeClock, _ *streamtest.Connections) bool { return len(clock.Recorded()) == 1 }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 			srv := newStreamServer(t, tc.script)
-			defer srv.srv.Close()
+			defer srv.Close()
 			clock := &fakeClock{} // never fires: only ctx can end a wait
-			src := newTestSource(t, srv.srv.URL, clock, nil)
-			stop := runSource(t, src, (&recorder{}).emit)
-			eventually(t, "the source to be ready", func() bool { return tc.ready(src, clock) })
+			conns := &streamtest.Connections{Next: conn.NewTransport(DefaultStallTimeout)}
+			src := newTestSource(t, srv.URL, clock, nil, func(c *Config) { c.Transport = conns })
+			stop := runSource(t, src, (&recorder{}).Emit)
+			eventually(t, "the source to be ready", func() bool { return tc.ready(src, clock, conns) })
 
 			stop()
-			if got := src.Status().State; got != StateStopped {
+			if got := src.Status().State; got != stream.StateStopped {
 				t.Errorf("state = %s, want stopped", got)
 			}
-			if live, _ := src.observer.connections(); live != 0 {
+			if live, _ := conns.Counts(); live != 0 {
 				t.Errorf("live connections = %d after Run returned, want 0", live)
 			}
 		})
@@ -438,25 +442,25 @@ func TestTwitterSource_StopsOnContextCancel(t *testing.T) {
 
 func TestTwitterSource_RunTwiceIsAnError(t *testing.T) {
 	srv := newStreamServer(t, holdOpen(20*time.Millisecond))
-	src := newTestSource(t, srv.srv.URL, &fakeClock{}, nil)
-	runSource(t, src, (&recorder{}).emit)
-	eventually(t, "connected", func() bool { return src.Status().State == StateConnected })
-	if err := src.Run(context.Background(), (&recorder{}).emit); err == nil {
+	src := newTestSource(t, srv.URL, &fakeClock{}, nil)
+	runSource(t, src, (&recorder{}).Emit)
+	eventually(t, "connected", func() bool { return src.Status().State == stream.StateConnected })
+	if err := src.Run(context.Background(), (&recorder{}).Emit); err == nil {
 		t.Error("second Run returned nil, want an error")
 	}
 }
 
-func TestNewTwitterSource_ReportsEveryProblem(t *testing.T) {
+func TestNewSource_ReportsEveryProblem(t *testing.T) {
 	long := strings.Repeat("x", 61)
-	_, err := NewTwitterSource(TwitterConfig{
-		BaseURL:      "ftp://user:" + testCreds.ConsumerSecret + "@example.com",
+	_, err := NewSource(Config{
+		BaseURL:      "ftp://user:" + string(testCreds.ConsumerSecret) + "@example.com",
 		Credentials:  Credentials{ConsumerKey: testCreds.ConsumerKey},
 		Track:        []string{"ok", " ", long, "a,b"},
 		StallTimeout: -time.Second,
 		MaxLine:      -1,
 	})
 	if err == nil {
-		t.Fatal("NewTwitterSource accepted a bad config")
+		t.Fatal("NewSource accepted a bad config")
 	}
 	msg := err.Error()
 	for _, want := range []string{"BaseURL", "Credentials.ConsumerSecret", "Credentials.AccessToken ",
@@ -471,15 +475,15 @@ func TestNewTwitterSource_ReportsEveryProblem(t *testing.T) {
 	}
 	assertNoCredentials(t, msg, testCreds)
 
-	if _, err := NewTwitterSource(TwitterConfig{BaseURL: "http://127.0.0.1:1", Credentials: testCreds,
+	if _, err := NewSource(Config{BaseURL: "http://127.0.0.1:1", Credentials: testCreds,
 		Track: make([]string, 401)}); err == nil || !strings.Contains(err.Error(), "at most 400") {
 		t.Errorf("401 phrases: err = %v, want one about the 400 limit", err)
 	}
 }
 
 func TestCredentials_NeverPrinted(t *testing.T) {
-	cfg := TwitterConfig{BaseURL: "http://127.0.0.1:1", Credentials: testCreds, Track: []string{"go"}}
-	src, err := NewTwitterSource(cfg)
+	cfg := Config{BaseURL: "http://127.0.0.1:1", Credentials: testCreds, Track: []string{"go"}}
+	src, err := NewSource(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -514,3 +518,26 @@ func assertNoCredentials(t *testing.T, text string, c Credentials) {
 }
 
 func chunk(s string) string { return fmt.Sprintf("%x\r\n%s\r\n", len(s), s) }
+
+// TestTwitterSource_SendsGoTwitterRequest pins the request: go-twitter's StreamFilterParams
+// encoding (POST, track joined with commas, stall_warnings) below the base URL's own path,
+// signed for the URL the server sees.
+func TestTwitterSource_SendsGoTwitterRequest(t *testing.T) {
+	for _, prefix := range []string{"", "/", "/prefix/"} {
+		t.Run("base"+prefix, func(t *testing.T) {
+			path := strings.TrimSuffix(prefix, "/") + "/1.1/statuses/filter.json"
+			srv := streamtest.NewServer(t, http.MethodPost, path, holdOpen(20*time.Millisecond))
+			verifying(srv, testCreds)
+			src := newTestSource(t, srv.URL+prefix, &fakeClock{}, nil)
+			runSource(t, src, (&recorder{}).Emit)
+			eventually(t, "connected", func() bool { return src.Status().State == stream.StateConnected })
+			q := srv.LastQuery()
+			if got := q.Get("track"); got != "golang,twitter api" {
+				t.Errorf("track = %q, want %q", got, "golang,twitter api")
+			}
+			if got := q.Get("stall_warnings"); got != "true" {
+				t.Errorf("stall_warnings = %q, want true", got)
+			}
+		})
+	}
+}

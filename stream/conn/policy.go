@@ -1,4 +1,8 @@
-package stream
+// Package conn is the connection plumbing every stream source shares: one HTTP request at a
+// time under a stall watchdog, line framing, Twitter's reconnect schedules, and the one state
+// machine that turns how each connection ended into the status the page shows. A source builds
+// its request and decodes what it reads; everything between is here.
+package conn
 
 import (
 	"context"
@@ -7,6 +11,8 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+
+	"github.com/streammatch/streammatch/stream"
 )
 
 // Twitter's reconnect schedules (developer documentation, "Connecting to a streaming
@@ -64,39 +70,43 @@ func newTwitterExponential(initial, max time.Duration) *backoff.ExponentialBackO
 	return b
 }
 
-// endKind says how a connection attempt ended.
-type endKind int
+// EndKind says how a connection attempt ended.
+type EndKind int
 
 const (
-	// endStopped: the source's context ended; nothing is retried.
-	endStopped endKind = iota
-	// endNetwork: no HTTP response (refused, reset, TLS, or no headers within the stall timeout).
-	endNetwork
-	// endHTTP: a response other than 200.
-	endHTTP
-	// endDropped: a 200 response whose body then ended (EOF, reset or stall).
-	endDropped
+	// EndStopped: the source's context ended; nothing is retried.
+	EndStopped EndKind = iota
+	// EndNetwork: no HTTP response (refused, reset, TLS, or no headers within the stall timeout).
+	EndNetwork
+	// EndHTTP: a response other than 2xx.
+	EndHTTP
+	// EndDropped: a 2xx response whose body then ended (EOF, reset or stall).
+	EndDropped
 )
 
-// connEnd is the observer's account of one connection attempt.
-type connEnd struct {
-	kind endKind
-	// status is the HTTP status for endHTTP.
-	status int
-	// twitterCode is the code in Twitter's error JSON ({"errors":[{"code":32,...}]}), if any.
-	twitterCode int
-	// err is the network or body error, if any. It never holds a credential: the request URL
-	// carries only the track terms, and the Authorization header is not part of any error.
-	err error
-	// stalled is set when the stall watchdog cut the connection.
-	stalled bool
-	// lines counts the complete non-blank lines the connection delivered.
-	lines int64
+// End is the account of one connection attempt.
+type End struct {
+	Kind EndKind
+	// Status is the HTTP status for EndHTTP.
+	Status int
+	// Err is the network or body error, if any. It never holds a credential: request URLs carry
+	// only the filter, and the Authorization header is not part of any error.
+	Err error
+	// Stalled is set when the stall watchdog cut the connection.
+	Stalled bool
+	// Lines counts the complete records the connection delivered.
+	Lines int64
+	// Header and Body (at most maxErrorBody bytes) of a non-2xx answer, for the source to
+	// classify (a rate-limit reset, an API error code).
+	Header http.Header
+	Body   []byte
+	// Phase names the request that ended the attempt ("stream", or "rules" for X's rule sync).
+	Phase string
 }
 
-// reconnectPolicy decides the wait after each connection ends, following Twitter's rules. It
+// policy decides the wait after each connection ends, following Twitter's rules. It
 // holds one schedule per class of failure; all belong to the supervisor goroutine.
-type reconnectPolicy struct {
+type policy struct {
 	stallTimeout time.Duration
 	// dropped: after an established connection drops, reconnect at once, then slow down
 	// linearly if the reconnects keep failing.
@@ -106,8 +116,8 @@ type reconnectPolicy struct {
 	rate    backoff.BackOff
 }
 
-func newReconnectPolicy(stallTimeout time.Duration) *reconnectPolicy {
-	return &reconnectPolicy{
+func newPolicy(stallTimeout time.Duration) *policy {
+	return &policy{
 		stallTimeout: stallTimeout,
 		dropped:      newLinearBackOff(0, networkStep, networkMax),
 		network:      newLinearBackOff(networkStep, networkStep, networkMax),
@@ -118,51 +128,51 @@ func newReconnectPolicy(stallTimeout time.Duration) *reconnectPolicy {
 
 // next returns the wait before the next attempt, the state to show meanwhile, and the reason
 // for the status page.
-func (p *reconnectPolicy) next(end connEnd) (wait time.Duration, state State, reason string) {
-	switch end.kind {
-	case endStopped:
-		return 0, StateStopped, ""
-	case endNetwork:
+func (p *policy) next(end End) (wait time.Duration, state stream.State, reason string) {
+	switch end.Kind {
+	case EndStopped:
+		return 0, stream.StateStopped, ""
+	case EndNetwork:
 		wait = p.network.NextBackOff()
-		if end.stalled {
-			return wait, StateStalled, "stalled: no response for " + formatSeconds(p.stallTimeout)
+		if end.Stalled {
+			return wait, stream.StateStalled, "stalled: no response for " + formatSeconds(p.stallTimeout)
 		}
-		return wait, StateBackoff, "network error: " + describeNetErr(end.err)
-	case endHTTP:
-		reason = statusReason(end.status)
-		switch end.status {
+		return wait, stream.StateBackoff, "network error: " + DescribeNetErr(end.Err)
+	case EndHTTP:
+		reason = statusReason(end.Status)
+		switch end.Status {
 		case http.StatusTooManyRequests, 420:
-			return p.rate.NextBackOff(), StateBackoff, reason
+			return p.rate.NextBackOff(), stream.StateBackoff, reason
 		case http.StatusUnauthorized, http.StatusForbidden:
 			// Retrying at all (rather than giving up) lets a rotated secret or a fixed clock
 			// recover without a restart; the HTTP schedule keeps it from hammering Twitter.
-			return p.http.NextBackOff(), StateRejected, reason
+			return p.http.NextBackOff(), stream.StateRejected, reason
 		}
-		return p.http.NextBackOff(), StateBackoff, reason
+		return p.http.NextBackOff(), stream.StateBackoff, reason
 	}
-	// endDropped: the connection was established, so the HTTP schedules start again.
+	// EndDropped: the connection was established, so the HTTP schedules start again.
 	p.http.Reset()
 	p.rate.Reset()
-	if end.lines > 0 {
+	if end.Lines > 0 {
 		// It delivered data: whatever failed before is over, and this drop is the first.
 		p.network.Reset()
 		p.dropped.Reset()
 	}
-	if end.stalled {
+	if end.Stalled {
 		// A stall is a TCP/IP-level failure (the connection went silent), so it takes the
 		// linear network schedule, which starts at 250 ms rather than at once. The source
 		// closed this connection itself; the pause also lets the server see that close before
 		// the next connection arrives, so that not even the server counts two at once.
-		return p.network.NextBackOff(), StateStalled, "stalled: no data for " + formatSeconds(p.stallTimeout)
+		return p.network.NextBackOff(), stream.StateStalled, "stalled: no data for " + formatSeconds(p.stallTimeout)
 	}
 	wait = p.dropped.NextBackOff()
 	switch {
-	case end.err != nil:
-		return wait, StateBackoff, "connection lost: " + describeNetErr(end.err)
-	case end.lines == 0:
-		return wait, StateBackoff, "connection closed before any data"
+	case end.Err != nil:
+		return wait, stream.StateBackoff, "connection lost: " + DescribeNetErr(end.Err)
+	case end.Lines == 0:
+		return wait, stream.StateBackoff, "connection closed before any data"
 	}
-	return wait, StateBackoff, "connection closed by server"
+	return wait, stream.StateBackoff, "connection closed by server"
 }
 
 // statusReason is the status page's wording for a non-200 response.

@@ -1,4 +1,4 @@
-package stream
+package bench
 
 import (
 	"context"
@@ -7,10 +7,28 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/streammatch/streammatch/stream"
 )
 
+// replayTweet is a minimal v1.1 tweet line.
+func replayTweet(id, user string) string {
+	return `{"retweet_count":0,"id_str":"` + id + `","text":"hello","user":{"screen_name":"` + user + `"},"created_at":"Wed Oct 10 20:19:24 +0000 2018"}`
+}
+
+// replaySummary renders a record as "msg:ID", "notice:type" or "skip:reason".
+func replaySummary(rec stream.Record) string {
+	switch rec.Kind {
+	case stream.KindMessage:
+		return "msg:" + rec.Message.ID
+	case stream.KindNotice:
+		return "notice:" + rec.Notice
+	}
+	return "skip:" + rec.Reason
+}
+
 func TestReplayLines(t *testing.T) {
-	tweet := `{"retweet_count":0,"id_str":"1","text":"hi","user":{"screen_name":"a"},` + decodeCreated + `}`
+	tweet := `{"retweet_count":0,"id_str":"1","text":"hi","user":{"screen_name":"a"},"created_at":"Wed Oct 10 20:19:24 +0000 2018"}`
 	tests := []struct {
 		name string
 		data string
@@ -53,15 +71,15 @@ func writeReplayFile(t *testing.T, data string) string {
 }
 
 func TestReplaySource_ReplaysLoopsThroughDecodeLine(t *testing.T) {
-	data := tweetLine("1", "alice", "hello") + "\n{\"limit\":{\"track\":5}}\nnot json\n"
+	data := replayTweet("1", "alice") + "\n{\"limit\":{\"track\":5}}\nnot json\n"
 	src, err := NewReplaySource(ReplayConfig{Path: writeReplayFile(t, data), Loops: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got []string
-	err = src.Run(context.Background(), func(_ context.Context, rec Record) {
-		got = append(got, recordSummary(rec))
-		if rec.Kind == KindMessage && rec.Message.Source != ReplaySourceName {
+	err = src.Run(context.Background(), func(_ context.Context, rec stream.Record) {
+		got = append(got, replaySummary(rec))
+		if rec.Kind == stream.KindMessage && rec.Message.Source != ReplaySourceName {
 			t.Errorf("Source = %q, want %q", rec.Message.Source, ReplaySourceName)
 		}
 	})
@@ -72,19 +90,19 @@ func TestReplaySource_ReplaysLoopsThroughDecodeLine(t *testing.T) {
 	if strings.Join(got, " ") != want {
 		t.Errorf("records = %s, want %s", strings.Join(got, " "), want)
 	}
-	if st := src.Status(); st.State != StateStopped || st.Connects != 1 || st.Source != "replay" {
+	if st := src.Status(); st.State != stream.StateStopped || st.Connects != 1 || st.Source != "replay" {
 		t.Errorf("status = %+v, want stopped after 1 connect", st)
 	}
 }
 
 func TestReplaySource_StopsWhenContextEnds(t *testing.T) {
-	src, err := NewReplaySource(ReplayConfig{Path: writeReplayFile(t, tweetLine("1", "a", "x")+"\n")})
+	src, err := NewReplaySource(ReplayConfig{Path: writeReplayFile(t, replayTweet("1", "a")+"\n")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := 0
-	err = src.Run(ctx, func(context.Context, Record) {
+	err = src.Run(ctx, func(context.Context, stream.Record) {
 		if n++; n == 1000 { // Loops 0 replays forever: only ctx ends it
 			cancel()
 		}
@@ -100,7 +118,7 @@ func TestReplaySource_StopsWhenContextEnds(t *testing.T) {
 // TestReplaySource_PacesToRate runs the pacing against a fake clock: each sleep advances it, so
 // the test checks the schedule, not the machine's timers.
 func TestReplaySource_PacesToRate(t *testing.T) {
-	src, err := NewReplaySource(ReplayConfig{Path: writeReplayFile(t, tweetLine("1", "a", "x")+"\n"), Rate: 100, Loops: 50})
+	src, err := NewReplaySource(ReplayConfig{Path: writeReplayFile(t, replayTweet("1", "a")+"\n"), Rate: 100, Loops: 50})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +132,7 @@ func TestReplaySource_PacesToRate(t *testing.T) {
 		return nil
 	}
 	var emittedAt []time.Duration
-	if err := src.Run(context.Background(), func(context.Context, Record) {
+	if err := src.Run(context.Background(), func(context.Context, stream.Record) {
 		emittedAt = append(emittedAt, clock.Sub(start))
 	}); err != nil {
 		t.Fatal(err)
@@ -155,9 +173,9 @@ func TestNewReplaySource_Errors(t *testing.T) {
 
 // TestReplaySource_TwitterJSON replays the real tweets: every one must come out a message.
 func TestReplaySource_TwitterJSON(t *testing.T) {
-	lines := testdataLines(t, true)
-	path := filepath.Join(t.TempDir(), "tweets.ndjson")
-	if err := os.WriteFile(path, []byte(string(joinLines(lines))), 0o600); err != nil {
+	lines := corpusLines(t)
+	path, err := corpusPath()
+	if err != nil {
 		t.Fatal(err)
 	}
 	src, err := NewReplaySource(ReplayConfig{Path: path, Loops: 1})
@@ -165,22 +183,14 @@ func TestReplaySource_TwitterJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	msgs := 0
-	_ = src.Run(context.Background(), func(_ context.Context, rec Record) {
-		if rec.Kind == KindMessage {
+	_ = src.Run(context.Background(), func(_ context.Context, rec stream.Record) {
+		if rec.Kind == stream.KindMessage {
 			msgs++
 		} else {
-			t.Errorf("record %s, want a message", recordSummary(rec))
+			t.Errorf("record %s, want a message", replaySummary(rec))
 		}
 	})
 	if msgs != len(lines) {
 		t.Errorf("messages = %d, want %d", msgs, len(lines))
 	}
-}
-
-func joinLines(lines [][]byte) []byte {
-	var out []byte
-	for _, l := range lines {
-		out = append(append(out, l...), '\n')
-	}
-	return out
 }

@@ -1,4 +1,4 @@
-package stream
+package twitter
 
 import (
 	"encoding/json"
@@ -9,11 +9,13 @@ import (
 	"unicode/utf8"
 
 	"github.com/dghubble/go-twitter/twitter"
+
+	"github.com/streammatch/streammatch/stream"
 )
 
 // FuzzDecodeLine checks that DecodeLine never panics, that its result is consistent with its
 // kind, and that whenever it accepts a tweet, go-twitter's decoding of the same bytes gives the
-// same Message through DecodeTweet (the Twitter source relies on that: it validates with
+// same stream.Message through DecodeTweet (the Twitter source relies on that: it validates with
 // DecodeLine, then converts go-twitter's Tweet).
 //
 //	go test ./stream -run '^$' -fuzz FuzzDecodeLine -fuzztime 30s
@@ -38,7 +40,7 @@ func FuzzDecodeLine(f *testing.F) {
 	f.Fuzz(func(t *testing.T, line []byte) {
 		rec := DecodeLine(line, "fuzz")
 		switch rec.Kind {
-		case KindMessage:
+		case stream.KindMessage:
 			m := rec.Message
 			if m.ID == "" || m.User == "" || strings.TrimSpace(m.Text) == "" || m.Source != "fuzz" {
 				t.Fatalf("message with an empty required field: %+v", m)
@@ -55,11 +57,11 @@ func FuzzDecodeLine(f *testing.F) {
 			if reason != "" || !reflect.DeepEqual(got, m) {
 				t.Fatalf("go-twitter path disagrees:\nDecodeTweet: %q %#v\nDecodeLine:  %#v", reason, got, m)
 			}
-		case KindNotice:
+		case stream.KindNotice:
 			if rec.Notice == "" || rec.LimitMissed < 0 || rec.LimitMissed > 0 && rec.Notice != "limit" {
 				t.Fatalf("inconsistent notice: %+v", rec)
 			}
-		case KindSkipped:
+		case stream.KindSkipped:
 			if rec.Reason == "" || rec.Message.ID != "" {
 				t.Fatalf("inconsistent skip: %+v", rec)
 			}

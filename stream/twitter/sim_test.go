@@ -1,8 +1,8 @@
-package stream_test
+package twitter_test
 
 // These tests run the Twitter source against twittersim, the project's v1.1 simulator, which
 // verifies OAuth 1.0a signatures independently of the client library. They live in the
-// external test package because twittersim imports stream.
+// external test package because twittersim imports the stream core.
 
 import (
 	"context"
@@ -14,10 +14,11 @@ import (
 	"time"
 
 	"github.com/streammatch/streammatch/stream"
+	"github.com/streammatch/streammatch/stream/twitter"
 	"github.com/streammatch/streammatch/twittersim"
 )
 
-var simCreds = stream.Credentials{
+var simCreds = twitter.Credentials{
 	ConsumerKey:       "sim-ck-4hJ9LEAKCHECK",
 	ConsumerSecret:    "sim-cs-8kP2LEAKCHECK",
 	AccessToken:       "sim-at-1mQ7LEAKCHECK",
@@ -26,7 +27,7 @@ var simCreds = stream.Credentials{
 
 type simRun struct {
 	sim *twittersim.Server
-	src *stream.TwitterSource
+	src *twitter.Source
 
 	mu      sync.Mutex
 	records []stream.Record
@@ -68,16 +69,19 @@ func (r *simRun) recordedWaits() []time.Duration {
 }
 
 // startSim serves a simulator and runs a Twitter source against it until the test ends.
-func startSim(t *testing.T, simCfg twittersim.Config, clientCreds stream.Credentials, stall time.Duration) *simRun {
+func startSim(t *testing.T, simCfg twittersim.Config, clientCreds twitter.Credentials, stall time.Duration) *simRun {
 	t.Helper()
-	simCfg.Credentials = twittersim.Credentials(simCreds)
+	simCfg.Credentials = twittersim.Credentials{
+		ConsumerKey: string(simCreds.ConsumerKey), ConsumerSecret: string(simCreds.ConsumerSecret),
+		AccessToken: string(simCreds.AccessToken), AccessTokenSecret: string(simCreds.AccessTokenSecret),
+	}
 	sim, err := twittersim.New(simCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(sim)
 	r := &simRun{sim: sim}
-	src, err := stream.NewTwitterSource(stream.TwitterConfig{
+	src, err := twitter.NewSource(twitter.Config{
 		BaseURL:      hs.URL,
 		Credentials:  clientCreds,
 		Track:        []string{"golang", "twitter api"},

@@ -1,4 +1,4 @@
-package stream
+package xv2
 
 import (
 	"context"
@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/streammatch/streammatch/internal/syncbuf"
+
+	"github.com/streammatch/streammatch/stream"
+	"github.com/streammatch/streammatch/stream/internal/streamtest"
 )
 
 const xStreamPath = "/2/tweets/search/stream"
@@ -21,7 +24,7 @@ const xStreamPath = "/2/tweets/search/stream"
 // next_token), POST adds or deletes, refusing a value that exists as DuplicateRule.
 type xRulesAPI struct {
 	mu     sync.Mutex
-	rules  []XRule
+	rules  []Rule
 	nextID int
 	posts  []string // the POST bodies, in order
 }
@@ -44,7 +47,7 @@ func (a *xRulesAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(answer)
 	case http.MethodPost:
 		var body struct {
-			Add    []XRule `json:"add"`
+			Add    []Rule `json:"add"`
 			Delete *struct {
 				IDs []string `json:"ids"`
 			} `json:"delete"`
@@ -57,10 +60,10 @@ func (a *xRulesAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		js, _ := json.Marshal(body)
 		raw.Write(js)
 		a.posts = append(a.posts, raw.String())
-		var created []XRule
+		var created []Rule
 		var errs []map[string]string
 		for _, add := range body.Add {
-			if slices.ContainsFunc(a.rules, func(r XRule) bool { return r.Value == add.Value }) {
+			if slices.ContainsFunc(a.rules, func(r Rule) bool { return r.Value == add.Value }) {
 				errs = append(errs, map[string]string{"value": add.Value, "title": "DuplicateRule"})
 				continue
 			}
@@ -70,7 +73,7 @@ func (a *xRulesAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			created = append(created, add)
 		}
 		if body.Delete != nil {
-			a.rules = slices.DeleteFunc(a.rules, func(r XRule) bool { return slices.Contains(body.Delete.IDs, r.ID) })
+			a.rules = slices.DeleteFunc(a.rules, func(r Rule) bool { return slices.Contains(body.Delete.IDs, r.ID) })
 		}
 		w.WriteHeader(http.StatusCreated)
 		json.NewEncoder(w).Encode(map[string]any{"data": created, "errors": errs})
@@ -79,10 +82,10 @@ func (a *xRulesAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (a *xRulesAPI) snapshot() (rules []XRule, posts []string) {
+func (a *xRulesAPI) snapshot() (rules []Rule, posts []string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return append([]XRule(nil), a.rules...), append([]string(nil), a.posts...)
+	return append([]Rule(nil), a.rules...), append([]string(nil), a.posts...)
 }
 
 // xPostLine is a minimal v2 stream message: a post by user with its author expansion.
@@ -95,18 +98,18 @@ func xPostLine(id, user, text string) string {
 	return string(b)
 }
 
-func newTestXSource(t *testing.T, baseURL string, clock *fakeClock, logs *syncbuf.Buffer, mutate ...func(*XConfig)) *XSource {
+func newTestXSource(t *testing.T, baseURL string, clock *fakeClock, logs *syncbuf.Buffer, mutate ...func(*Config)) *Source {
 	t.Helper()
-	cfg := XConfig{BaseURL: baseURL, Token: testToken, Track: []string{"golang", "twitter api"}, After: clock.After}
+	cfg := Config{BaseURL: baseURL, Token: testToken, Track: []string{"golang", "twitter api"}, After: clock.After}
 	if logs != nil {
 		cfg.Logger = slogJSON(logs)
 	}
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	src, err := NewXSource(cfg)
+	src, err := NewSource(cfg)
 	if err != nil {
-		t.Fatalf("NewXSource: %v", err)
+		t.Fatalf("NewSource: %v", err)
 	}
 	return src
 }
@@ -169,15 +172,15 @@ func TestDecodeXLine(t *testing.T) {
 		name  string
 		line  string
 		want  string // recordSummary
-		check func(t *testing.T, m Message)
+		check func(t *testing.T, m stream.Message)
 	}{
-		{"post", post(base(), nil), "msg:100", func(t *testing.T, m Message) {
-			want := Message{ID: "100", User: "gopher", CreatedAt: time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC), Text: "hello & <world>", Lang: "en", Source: "x"}
+		{"post", post(base(), nil), "msg:100", func(t *testing.T, m stream.Message) {
+			want := stream.Message{ID: "100", User: "gopher", CreatedAt: time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC), Text: "hello & <world>", Lang: "en", Source: "x"}
 			if fmt.Sprint(m) != fmt.Sprint(want) {
 				t.Errorf("got %+v, want %+v", m, want)
 			}
 		}},
-		{"long post takes note_tweet", post(base("note_tweet", map[string]any{"text": "the whole long text", "entities": map[string]any{"hashtags": []map[string]string{{"tag": "long"}}}}), nil), "msg:100", func(t *testing.T, m Message) {
+		{"long post takes note_tweet", post(base("note_tweet", map[string]any{"text": "the whole long text", "entities": map[string]any{"hashtags": []map[string]string{{"tag": "long"}}}}), nil), "msg:100", func(t *testing.T, m stream.Message) {
 			if m.Text != "the whole long text" || !slices.Equal(m.Hashtags, []string{"long"}) {
 				t.Errorf("got text %q hashtags %v, want the note_tweet's", m.Text, m.Hashtags)
 			}
@@ -186,7 +189,7 @@ func TestDecodeXLine(t *testing.T) {
 			"hashtags": []map[string]string{{"tag": "go"}, {"tag": "go"}},
 			"mentions": []map[string]string{{"username": "golang"}},
 			"urls":     []map[string]string{{"url": "https://t.co/x", "expanded_url": "https://go.dev/blog", "display_url": "go.dev/blog"}},
-		}), nil), "msg:100", func(t *testing.T, m Message) {
+		}), nil), "msg:100", func(t *testing.T, m stream.Message) {
 			if !slices.Equal(m.Hashtags, []string{"go"}) || !slices.Equal(m.Mentions, []string{"golang"}) || !slices.Equal(m.URLs, []string{"https://go.dev/blog", "go.dev/blog"}) {
 				t.Errorf("got hashtags %v mentions %v urls %v", m.Hashtags, m.Mentions, m.URLs)
 			}
@@ -194,7 +197,7 @@ func TestDecodeXLine(t *testing.T) {
 		{"retweet stores the original's full text", post(
 			base("text", "RT @orig: trunc…", "referenced_tweets", []map[string]string{{"type": "retweeted", "id": "7"}}),
 			map[string]any{"users": users, "tweets": []map[string]any{{"id": "7", "text": "short", "note_tweet": map[string]any{"text": "original full text"}, "entities": map[string]any{"hashtags": []map[string]string{{"tag": "orig"}}}}}},
-		), "msg:100", func(t *testing.T, m Message) {
+		), "msg:100", func(t *testing.T, m stream.Message) {
 			if m.Text != "original full text" || m.User != "gopher" || !slices.Equal(m.Hashtags, []string{"orig"}) {
 				t.Errorf("got text %q user %q hashtags %v", m.Text, m.User, m.Hashtags)
 			}
@@ -202,7 +205,7 @@ func TestDecodeXLine(t *testing.T) {
 		{"quote keeps its text and carries the original as Quoted", post(
 			base("referenced_tweets", []map[string]string{{"type": "quoted", "id": "8"}, {"type": "replied_to", "id": "6"}}),
 			map[string]any{"users": users, "tweets": []map[string]any{{"id": "8", "text": "quoted text"}}},
-		), "msg:100", func(t *testing.T, m Message) {
+		), "msg:100", func(t *testing.T, m stream.Message) {
 			if m.Text != "hello & <world>" || m.Quoted != "quoted text" {
 				t.Errorf("got text %q quoted %q", m.Text, m.Quoted)
 			}
@@ -225,7 +228,7 @@ func TestDecodeXLine(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := decodeXLine([]byte(tt.line))
-			if got := recordSummary(rec); got != tt.want {
+			if got := streamtest.RecordSummary(rec); got != tt.want {
 				t.Fatalf("decodeXLine: got %s, want %s", got, tt.want)
 			}
 			if tt.check != nil {
@@ -237,7 +240,7 @@ func TestDecodeXLine(t *testing.T) {
 
 func TestXSource_SyncsRulesAndNeverDeletesForeignOnes(t *testing.T) {
 	golang, stale := xRuleValue("golang"), xRuleValue("old phrase")
-	api := &xRulesAPI{rules: []XRule{
+	api := &xRulesAPI{rules: []Rule{
 		{ID: "1", Value: "cats has:images", Tag: "another-app"},       // foreign: kept
 		{ID: "2", Value: stale, Tag: xRuleTag(stale)},                 // ours, no longer wanted: deleted
 		{ID: "3", Value: golang, Tag: xRuleTag(golang)},               // ours and wanted: kept
@@ -245,10 +248,10 @@ func TestXSource_SyncsRulesAndNeverDeletesForeignOnes(t *testing.T) {
 		{ID: "5", Value: "mangled", Tag: xRuleTagPrefix + "deadbeef"}, // ours, hand-edited: deleted
 	}}
 	srv := newBearerServer(t, xStreamPath, api, holdOpen(20*time.Millisecond))
-	clock := &fakeClock{auto: true}
-	src := newTestXSource(t, srv.srv.URL, clock, nil)
-	runSource(t, src, (&recorder{}).emit)
-	eventually(t, "a stream connection", func() bool { n, _, _ := srv.stats(); return n >= 1 })
+	clock := &fakeClock{Auto: true}
+	src := newTestXSource(t, srv.URL, clock, nil)
+	runSource(t, src, (&recorder{}).Emit)
+	eventually(t, "a stream connection", func() bool { n, _, _ := srv.Stats(); return n >= 1 })
 
 	rules, posts := api.snapshot()
 	var got []string
@@ -264,9 +267,7 @@ func TestXSource_SyncsRulesAndNeverDeletesForeignOnes(t *testing.T) {
 	if !slices.Equal(posts, wantPosts) {
 		t.Errorf("POSTs to the rules endpoint:\n got %q\nwant %q", posts, wantPosts)
 	}
-	srv.mu.Lock()
-	query := srv.lastQuery
-	srv.mu.Unlock()
+	query := srv.LastRawQuery()
 	for _, want := range []string{"expansions=author_id%2Creferenced_tweets.id", "note_tweet"} {
 		if !strings.Contains(query, want) {
 			t.Errorf("stream query %q lacks %q", query, want)
@@ -276,11 +277,11 @@ func TestXSource_SyncsRulesAndNeverDeletesForeignOnes(t *testing.T) {
 
 func TestXSource_SyncAddsNothingWhenAForeignRuleHasTheValue(t *testing.T) {
 	golang, api2 := xRuleValue("golang"), xRuleValue("twitter api")
-	api := &xRulesAPI{rules: []XRule{{ID: "1", Value: golang, Tag: "someone"}, {ID: "2", Value: api2, Tag: xRuleTag(api2)}}}
+	api := &xRulesAPI{rules: []Rule{{ID: "1", Value: golang, Tag: "someone"}, {ID: "2", Value: api2, Tag: xRuleTag(api2)}}}
 	srv := newBearerServer(t, xStreamPath, api, holdOpen(20*time.Millisecond))
-	src := newTestXSource(t, srv.srv.URL, &fakeClock{auto: true}, nil)
-	runSource(t, src, (&recorder{}).emit)
-	eventually(t, "a stream connection", func() bool { n, _, _ := srv.stats(); return n >= 1 })
+	src := newTestXSource(t, srv.URL, &fakeClock{Auto: true}, nil)
+	runSource(t, src, (&recorder{}).Emit)
+	eventually(t, "a stream connection", func() bool { n, _, _ := srv.Stats(); return n >= 1 })
 	if rules, posts := api.snapshot(); len(posts) != 0 || len(rules) != 2 {
 		t.Errorf("got %d POSTs and %d rules, want 0 and 2: %q", len(posts), len(rules), posts)
 	}
@@ -300,15 +301,15 @@ func TestXSource_EmitsPostsNoticesAndSkipsInStreamOrder(t *testing.T) {
 	}, holdOpen(20*time.Millisecond))
 	rec := &recorder{}
 	logs := &syncbuf.Buffer{}
-	src := newTestXSource(t, srv.srv.URL, &fakeClock{auto: true}, logs)
-	stop := runSource(t, src, rec.emit)
+	src := newTestXSource(t, srv.URL, &fakeClock{Auto: true}, logs)
+	stop := runSource(t, src, rec.Emit)
 	eventually(t, "the second connection", func() bool { return src.Status().Connects == 2 })
 	stop()
 	want := []string{"msg:1", "skip:invalid_json", "skip:missing_user", "msg:3", "notice:disconnect", "skip:partial_line"}
-	if got := rec.summary(); !slices.Equal(got, want) {
+	if got := rec.Summary(); !slices.Equal(got, want) {
 		t.Errorf("records:\n got %q\nwant %q", got, want)
 	}
-	if msgs := rec.messages(); len(msgs) < 2 || msgs[1].Text != "multi\nline" || msgs[0].Source != "x" {
+	if msgs := rec.Messages(); len(msgs) < 2 || msgs[1].Text != "multi\nline" || msgs[0].Source != "x" {
 		t.Errorf("messages: got %+v", msgs)
 	}
 	st := src.Status()
@@ -321,20 +322,20 @@ func TestXSource_EmitsPostsNoticesAndSkipsInStreamOrder(t *testing.T) {
 func TestXSource_WrongTokenIsRejectedWith401(t *testing.T) {
 	api := &xRulesAPI{}
 	srv := newBearerServer(t, xStreamPath, api, holdOpen(20*time.Millisecond))
-	srv.token = "the-right-token"
+	srv.Check = streamtest.Bearer("the-right-token")
 	clock := &fakeClock{}
 	logs := &syncbuf.Buffer{}
-	src := newTestXSource(t, srv.srv.URL, clock, logs)
-	runSource(t, src, (&recorder{}).emit)
-	eventually(t, "the rejected state", func() bool { return src.Status().State == StateRejected })
+	src := newTestXSource(t, srv.URL, clock, logs)
+	runSource(t, src, (&recorder{}).Emit)
+	eventually(t, "the rejected state", func() bool { return src.Status().State == stream.StateRejected })
 	st := src.Status()
 	if !strings.Contains(st.LastError, "credentials rejected (401)") {
 		t.Errorf("last error: got %q, want it to say credentials rejected (401)", st.LastError)
 	}
-	if waits := clock.recorded(); len(waits) != 1 || waits[0] != httpInitial {
+	if waits := clock.Recorded(); len(waits) != 1 || waits[0] != httpInitial {
 		t.Errorf("waits: got %v, want [%v] (the HTTP schedule)", waits, httpInitial)
 	}
-	if n, _, unauthorized := srv.stats(); n != 0 || unauthorized != 1 {
+	if n, _, unauthorized := srv.Stats(); n != 0 || unauthorized != 1 {
 		t.Errorf("got %d stream requests and %d 401s, want 0 and 1 (the rule sync fails first)", n, unauthorized)
 	}
 	assertNoToken(t, logs.String(), st.LastError)
@@ -343,23 +344,23 @@ func TestXSource_WrongTokenIsRejectedWith401(t *testing.T) {
 func TestXSource_ReconnectsOneConnectionAtATime(t *testing.T) {
 	drop := sendLines(xPostLine("1", "a", "golang"))
 	srv := newBearerServer(t, xStreamPath, &xRulesAPI{}, drop, drop, hijack("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n\r\n"), drop, holdOpen(20*time.Millisecond))
-	clock := &fakeClock{auto: true}
+	clock := &fakeClock{Auto: true}
 	rec := &recorder{}
-	src := newTestXSource(t, srv.srv.URL, clock, nil)
-	runSource(t, src, rec.emit)
-	eventually(t, "five connections", func() bool { n, _, _ := srv.stats(); return n >= 5 })
-	eventually(t, "the fifth to be connected", func() bool { return src.Status().State == StateConnected })
-	_, maxLive, _ := srv.stats()
+	src := newTestXSource(t, srv.URL, clock, nil)
+	runSource(t, src, rec.Emit)
+	eventually(t, "five connections", func() bool { n, _, _ := srv.Stats(); return n >= 5 })
+	eventually(t, "the fifth to be connected", func() bool { return src.Status().State == stream.StateConnected })
+	_, maxLive, _ := srv.Stats()
 	if maxLive != 1 {
 		t.Errorf("connections open at once: got %d, want 1", maxLive)
 	}
 	// After a drop with data: at once. After the cut connection without data: the next step of
 	// the linear schedule, which a connection with data then resets.
 	want := []time.Duration{0, 0, networkStep, 0}
-	if got := clock.recorded(); !slices.Equal(got, want) {
+	if got := clock.Recorded(); !slices.Equal(got, want) {
 		t.Errorf("waits: got %v, want %v", got, want)
 	}
-	if got := len(rec.messages()); got != 3 {
+	if got := len(rec.Messages()); got != 3 {
 		t.Errorf("messages: got %d, want 3", got)
 	}
 }
@@ -371,38 +372,38 @@ func TestXSource_TooManyConnectionsWaitsForTheRateLimitReset(t *testing.T) {
 		status(http.StatusTooManyRequests, `{"title":"ConnectionException","detail":"This stream is currently at the maximum allowed connection limit.","connection_issue":"TooManyConnections","type":"https://api.twitter.com/2/problems/streaming-connection"}`)(w, r)
 	})
 	clock := &fakeClock{}
-	src := newTestXSource(t, srv.srv.URL, clock, nil)
-	runSource(t, src, (&recorder{}).emit)
-	eventually(t, "a wait", func() bool { return len(clock.recorded()) == 1 })
+	src := newTestXSource(t, srv.URL, clock, nil)
+	runSource(t, src, (&recorder{}).Emit)
+	eventually(t, "a wait", func() bool { return len(clock.Recorded()) == 1 })
 	st := src.Status()
-	if st.State != StateBackoff || st.LastError != "too many connections (429)" {
+	if st.State != stream.StateBackoff || st.LastError != "too many connections (429)" {
 		t.Errorf("status: got %s %q, want backoff \"too many connections (429)\"", st.State, st.LastError)
 	}
-	if got := clock.recorded()[0]; got < 9*time.Minute || got > 10*time.Minute {
+	if got := clock.Recorded()[0]; got < 9*time.Minute || got > 10*time.Minute {
 		t.Errorf("wait: got %v, want about 10m (until x-rate-limit-reset)", got)
 	}
 }
 
 func TestXSource_StallIsDetectedAndReplaced(t *testing.T) {
 	srv := newBearerServer(t, xStreamPath, &xRulesAPI{}, silent(xPostLine("1", "a", "golang")), holdOpen(20*time.Millisecond))
-	clock := &fakeClock{auto: true}
-	src := newTestXSource(t, srv.srv.URL, clock, nil, func(c *XConfig) { c.StallTimeout = 300 * time.Millisecond })
-	runSource(t, src, (&recorder{}).emit)
-	eventually(t, "a second connection", func() bool { n, _, _ := srv.stats(); return n >= 2 })
+	clock := &fakeClock{Auto: true}
+	src := newTestXSource(t, srv.URL, clock, nil, func(c *Config) { c.StallTimeout = 300 * time.Millisecond })
+	runSource(t, src, (&recorder{}).Emit)
+	eventually(t, "a second connection", func() bool { n, _, _ := srv.Stats(); return n >= 2 })
 	if st := src.Status(); st.LastError != "stalled: no data for 300ms" {
 		t.Errorf("last error: got %q, want the stall", st.LastError)
 	}
-	if got := clock.recorded(); len(got) == 0 || got[0] != networkStep {
+	if got := clock.Recorded(); len(got) == 0 || got[0] != networkStep {
 		t.Errorf("waits: got %v, want %v first (the linear schedule)", got, networkStep)
 	}
 }
 
-func TestNewXSource_ReportsEveryProblem(t *testing.T) {
-	_, err := NewXSource(XConfig{BaseURL: "ftp://x", Track: []string{"ok", " "}, StallTimeout: -1, MaxLine: -1})
+func TestNewSource_ReportsEveryProblem(t *testing.T) {
+	_, err := NewSource(Config{BaseURL: "ftp://x", Track: []string{"ok", " "}, StallTimeout: -1, MaxLine: -1})
 	if err == nil {
-		t.Fatal("NewXSource: got nil error")
+		t.Fatal("NewSource: got nil error")
 	}
-	for _, want := range []string{"XConfig.BaseURL", "XConfig.Token is empty", "XConfig.Track[1] is empty", "StallTimeout is negative", "MaxLine is negative"} {
+	for _, want := range []string{"Config.BaseURL", "Config.Token is empty", "Config.Track[1] is empty", "StallTimeout is negative", "MaxLine is negative"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
@@ -411,10 +412,10 @@ func TestNewXSource_ReportsEveryProblem(t *testing.T) {
 
 func TestXSource_RunTwiceIsRefused(t *testing.T) {
 	srv := newBearerServer(t, xStreamPath, &xRulesAPI{}, holdOpen(20*time.Millisecond))
-	src := newTestXSource(t, srv.srv.URL, &fakeClock{auto: true}, nil)
-	runSource(t, src, (&recorder{}).emit)
-	eventually(t, "connected", func() bool { return src.Status().State == StateConnected })
-	if err := src.Run(context.Background(), (&recorder{}).emit); err == nil {
+	src := newTestXSource(t, srv.URL, &fakeClock{Auto: true}, nil)
+	runSource(t, src, (&recorder{}).Emit)
+	eventually(t, "connected", func() bool { return src.Status().State == stream.StateConnected })
+	if err := src.Run(context.Background(), (&recorder{}).Emit); err == nil {
 		t.Error("second Run: got nil, want an error")
 	}
 }

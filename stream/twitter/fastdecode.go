@@ -1,4 +1,4 @@
-package stream
+package twitter
 
 import (
 	"bytes"
@@ -7,16 +7,18 @@ import (
 	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/streammatch/streammatch/stream"
 )
 
 // This file is a selective, single-pass decoder for stream lines. It exists because
 // encoding/json spends most of a tweet's decoding time reflecting over the 90% of the payload
-// streammatch never reads (the user's profile, coordinates, every entity index), and the replay
-// pipeline must keep up with the firehose's one-second peak on one core. It reads only the
+// streammatch never reads (the user's profile, coordinates, every entity index), and the
+// service must keep up with the firehose's one-second peak on one core. It reads only the
 // fields wireLine declares, validates and skips everything else, and fills the same wire structs,
-// so buildMessage makes the Message exactly as it does for encoding/json.
+// so buildMessage makes the stream.Message exactly as it does for encoding/json.
 //
-// It must give exactly the Record decodeLineStd gives for every input. It does not reimplement
+// It must give exactly the stream.Record decodeLineStd gives for every input. It does not reimplement
 // encoding/json's rarer rules; when a line needs one of them it gives up (ok == false) and
 // DecodeLine runs encoding/json instead. Those lines are:
 //   - a key that could match a field only case-insensitively or through an escape (encoding/json
@@ -55,7 +57,7 @@ type lineNotices struct {
 }
 
 // decodeLineFast decodes line as DecodeLine does. ok is false when the line needs encoding/json.
-func decodeLineFast(line []byte, source string) (rec Record, ok bool) {
+func decodeLineFast(line []byte, source string) (rec stream.Record, ok bool) {
 	// UTF-8 is validated as part of the scan rather than in a pass of its own: outside strings
 	// only ASCII is valid JSON, and scanString checks the non-ASCII runs inside strings. When the
 	// line is not valid JSON, encoding/json's order of checks decides the reason: UTF-8 first.
@@ -68,22 +70,22 @@ func decodeLineFast(line []byte, source string) (rec Record, ok bool) {
 	var n lineNotices
 	if !d.parseTweet(&w, &n, 1) || d.pos != len(d.data) {
 		if d.fallback {
-			return Record{}, false
+			return stream.Record{}, false
 		}
 		return invalidLine(line), true
 	}
 	switch {
 	case n.retweetCount != nil:
 		if d.typeErr {
-			return skipRecord(ReasonInvalidTweet), true
+			return stream.Skip(stream.ReasonInvalidTweet), true
 		}
 		m, reason := buildMessage(&w, source)
 		if reason != "" {
-			return skipRecord(reason), true
+			return stream.Skip(reason), true
 		}
-		return Record{Kind: KindMessage, Message: m}, true
+		return stream.Record{Kind: stream.KindMessage, Message: m}, true
 	case n.directMessage != nil:
-		return noticeRecord("other"), true
+		return stream.Notice("other"), true
 	case n.delete != nil:
 		return noticeOf("delete", n.delete), true
 	case n.scrubGeo != nil:
@@ -95,9 +97,9 @@ func decodeLineFast(line []byte, source string) (rec Record, ok bool) {
 			Track int64 `json:"track"`
 		}
 		if json.Unmarshal(n.limit, &limit) != nil {
-			return skipRecord(ReasonInvalidNotice), true
+			return stream.Skip(stream.ReasonInvalidNotice), true
 		}
-		return Record{Kind: KindNotice, Notice: "limit", LimitMissed: max(limit.Track, 0)}, true
+		return stream.Record{Kind: stream.KindNotice, Notice: "limit", LimitMissed: max(limit.Track, 0)}, true
 	case n.statusWithheld != nil:
 		return noticeOf("status_withheld", n.statusWithheld), true
 	case n.userWithheld != nil:
@@ -107,15 +109,15 @@ func decodeLineFast(line []byte, source string) (rec Record, ok bool) {
 	case n.warning != nil:
 		return noticeOf("warning", n.warning), true
 	}
-	return noticeRecord("other"), true
+	return stream.Notice("other"), true
 }
 
 // invalidLine is the record for a line that is not valid JSON, or not valid UTF-8.
-func invalidLine(line []byte) Record {
+func invalidLine(line []byte) stream.Record {
 	if !utf8.Valid(line) {
-		return skipRecord(ReasonInvalidUTF8)
+		return stream.Skip(stream.ReasonInvalidUTF8)
 	}
-	return skipRecord(ReasonInvalidJSON)
+	return stream.Skip(stream.ReasonInvalidJSON)
 }
 
 // Field bits for duplicate detection, per object type.

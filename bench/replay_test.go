@@ -1,4 +1,4 @@
-package stream
+package bench
 
 import (
 	"bytes"
@@ -9,9 +9,12 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/streammatch/streammatch/stream"
+	"github.com/streammatch/streammatch/stream/twitter"
 )
 
-// ReplaySourceName is the name of the replay source, and the Source of its messages.
+// ReplaySourceName is the name of the replay source, and the stream.Source of its messages.
 const ReplaySourceName = "replay"
 
 // ReplayConfig configures a ReplaySource.
@@ -39,7 +42,7 @@ type ReplaySource struct {
 	sleep func(ctx context.Context, d time.Duration) error
 
 	mu     sync.Mutex
-	status SourceStatus
+	status stream.SourceStatus
 }
 
 // NewReplaySource reads cfg.Path and returns a source that replays it.
@@ -67,7 +70,7 @@ func NewReplaySource(cfg ReplayConfig) (*ReplaySource, error) {
 		loops:  cfg.Loops,
 		now:    time.Now,
 		sleep:  sleepCtx,
-		status: SourceStatus{Source: ReplaySourceName, State: StateConnecting, Since: time.Now()},
+		status: stream.SourceStatus{Source: ReplaySourceName, State: stream.StateConnecting, Since: time.Now()},
 	}, nil
 }
 
@@ -129,18 +132,18 @@ func splitNDJSON(data []byte) [][]byte {
 func (s *ReplaySource) Name() string { return ReplaySourceName }
 
 // Status returns the source's state: connected while replaying, stopped when done.
-func (s *ReplaySource) Status() SourceStatus {
+func (s *ReplaySource) Status() stream.SourceStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.status
 }
 
-func (s *ReplaySource) setState(state State) {
+func (s *ReplaySource) setState(state stream.State) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.status.State = state
 	s.status.Since = s.now()
-	if state == StateConnected {
+	if state == stream.StateConnected {
 		s.status.Connects++
 	}
 }
@@ -149,9 +152,9 @@ func (s *ReplaySource) setState(state State) {
 // until the last loop is done; both return nil. emit's back-pressure paces the replay: nothing
 // is read ahead. With a Rate, line i is emitted no earlier than i/Rate seconds after the start,
 // so a slow sink makes the replay fall behind rather than burst.
-func (s *ReplaySource) Run(ctx context.Context, emit func(context.Context, Record)) error {
-	s.setState(StateConnected)
-	defer s.setState(StateStopped)
+func (s *ReplaySource) Run(ctx context.Context, emit func(context.Context, stream.Record)) error {
+	s.setState(stream.StateConnected)
+	defer s.setState(stream.StateStopped)
 	start := s.now()
 	var sent int64
 	for loop := 0; s.loops == 0 || loop < s.loops; loop++ {
@@ -169,7 +172,7 @@ func (s *ReplaySource) Run(ctx context.Context, emit func(context.Context, Recor
 					}
 				}
 			}
-			emit(ctx, DecodeLine(line, ReplaySourceName))
+			emit(ctx, twitter.DecodeLine(line, ReplaySourceName))
 			sent++
 		}
 	}

@@ -1,4 +1,6 @@
-package stream
+// Package mastodon is the Mastodon streaming source: server-sent events from an instance's
+// federated timeline, with a user access token, each status decoded once.
+package mastodon
 
 import (
 	"bufio"
@@ -17,15 +19,18 @@ import (
 
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
+
+	"github.com/streammatch/streammatch/stream"
+	"github.com/streammatch/streammatch/stream/conn"
 )
 
-// MastodonSourceName is the Mastodon source's Name, and the Source of its messages.
-const MastodonSourceName = "mastodon"
+// SourceName is the Mastodon source's Name, and the Source of its messages.
+const SourceName = "mastodon"
 
-// DefaultMastodonStallTimeout is how long the Mastodon stream may be silent before it is
+// DefaultStallTimeout is how long the Mastodon stream may be silent before it is
 // replaced. Mastodon's streaming server writes a ":thump" comment every 15 s; three intervals
 // is the ratio Twitter used for v1.1 (30 s keep-alives, 90 s stall).
-const DefaultMastodonStallTimeout = 45 * time.Second
+const DefaultStallTimeout = 45 * time.Second
 
 // mastodonStreamPath is the federated timeline: every public post the instance knows of, local
 // and remote. The hashtag stream would take one connection per tag and sees hashtags only,
@@ -34,29 +39,21 @@ const DefaultMastodonStallTimeout = 45 * time.Second
 // federated timeline on one connection and the Matcher keeps what FILTER selects.
 const mastodonStreamPath = "api/v1/streaming/public"
 
-// Skip reasons for server-sent events.
-const (
-	// ReasonEventTooLong: an event (its data lines together) was longer than the limit.
-	ReasonEventTooLong = "event_too_long"
-	// ReasonPartialEvent: the body ended inside an event, before the blank line that ends it.
-	ReasonPartialEvent = "partial_event"
-)
-
 // maxMastodonDepth bounds how far a status's reblog and quote are followed.
 const maxMastodonDepth = 3
 
-// MastodonConfig configures a MastodonSource.
-type MastodonConfig struct {
+// Config configures a Source.
+type Config struct {
 	// BaseURL is the instance, e.g. https://mastodon.social; the stream is read from
 	// BaseURL + /api/v1/streaming/public.
 	BaseURL string
 	// Token is a user access token with the read:statuses scope. Since Mastodon 4.2 the public
 	// streams require one; it travels in the Authorization header, never in the URL.
-	Token Token
+	Token stream.Secret
 	// StallTimeout is how long a read may wait for a byte; zero means
-	// DefaultMastodonStallTimeout.
+	// DefaultStallTimeout.
 	StallTimeout time.Duration
-	// MaxEvent is the largest event accepted, in bytes of data; zero means DefaultMaxLine.
+	// MaxEvent is the largest event accepted, in bytes of data; zero means conn.DefaultMaxLine.
 	MaxEvent int
 	// Logger receives one line per state change. Nil discards.
 	Logger *slog.Logger
@@ -66,68 +63,71 @@ type MastodonConfig struct {
 	Transport http.RoundTripper
 }
 
-// MastodonSource reads a Mastodon instance's federated timeline as server-sent events. Statuses
+// Source reads a Mastodon instance's federated timeline as server-sent events. Statuses
 // (update and status.update events) become messages, their HTML content turned into plain
 // text; delete events are notices. It reconnects with the same schedules as the other sources.
-type MastodonSource struct {
-	h        *httpStream
+type Source struct {
+	conn     *conn.Stream
+	token    stream.Secret
 	base     *url.URL
 	maxEvent int
 }
 
-var _ Source = (*MastodonSource)(nil)
+var _ stream.Source = (*Source)(nil)
 
-// NewMastodonSource checks cfg; every problem is reported at once, naming its field and never
+// NewSource checks cfg; every problem is reported at once, naming its field and never
 // the token. Nothing connects until Run.
-func NewMastodonSource(cfg MastodonConfig) (*MastodonSource, error) {
+func NewSource(cfg Config) (*Source, error) {
 	var problems []error
-	base, err := parseBaseURL("MastodonConfig.BaseURL", "https://mastodon.social", cfg.BaseURL)
+	base, err := conn.ParseBaseURL("Config.BaseURL", "https://mastodon.social", cfg.BaseURL)
 	if err != nil {
 		problems = append(problems, err)
 	}
-	if strings.TrimSpace(string(cfg.Token)) == "" {
-		problems = append(problems, errors.New("MastodonConfig.Token is empty"))
+	if cfg.Token.Empty() {
+		problems = append(problems, errors.New("Config.Token is empty"))
 	}
 	if cfg.StallTimeout < 0 {
-		problems = append(problems, errors.New("MastodonConfig.StallTimeout is negative; want a duration like 45s, or 0 for the default"))
+		problems = append(problems, errors.New("Config.StallTimeout is negative; want a duration like 45s, or 0 for the default"))
 	}
 	if cfg.MaxEvent < 0 {
-		problems = append(problems, errors.New("MastodonConfig.MaxEvent is negative; want a size in bytes, or 0 for the default"))
+		problems = append(problems, errors.New("Config.MaxEvent is negative; want a size in bytes, or 0 for the default"))
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("mastodon source: %w", errors.Join(problems...))
 	}
-	stall := orDefault(cfg.StallTimeout, DefaultMastodonStallTimeout)
-	return &MastodonSource{
-		h:        newHTTPStream(MastodonSourceName, cfg.Token, stall, cfg.Transport, cfg.Logger, cfg.After),
+	stall := conn.OrDefault(cfg.StallTimeout, DefaultStallTimeout)
+	return &Source{
+		conn:     conn.New(conn.Config{Name: SourceName, StallTimeout: stall, Transport: cfg.Transport, Logger: cfg.Logger, After: cfg.After}),
+		token:    cfg.Token,
 		base:     base,
-		maxEvent: orDefault(cfg.MaxEvent, DefaultMaxLine),
+		maxEvent: conn.OrDefault(cfg.MaxEvent, conn.DefaultMaxLine),
 	}, nil
 }
 
 // Name returns "mastodon".
-func (s *MastodonSource) Name() string { return MastodonSourceName }
+func (s *Source) Name() string { return SourceName }
 
 // Status returns a snapshot of the connection state.
-func (s *MastodonSource) Status() SourceStatus { return s.h.snapshot() }
+func (s *Source) Status() stream.SourceStatus { return s.conn.Status() }
 
 // Run connects, emits every record and reconnects until ctx ends. Every byte, the ":thump"
 // heartbeat comments included, restarts the stall timer.
-func (s *MastodonSource) Run(ctx context.Context, emit func(context.Context, Record)) error {
-	return s.h.run(ctx, func(ctx context.Context) attemptEnd {
+func (s *Source) Run(ctx context.Context, emit func(context.Context, stream.Record)) error {
+	return s.conn.Run(ctx, func(ctx context.Context) conn.End {
 		req, err := http.NewRequest(http.MethodGet, s.base.JoinPath(mastodonStreamPath).String(), nil)
 		if err != nil {
-			return attemptEnd{connEnd: connEnd{kind: endNetwork, err: err}, phase: "stream"}
+			return conn.End{Kind: conn.EndNetwork, Err: err, Phase: "stream"}
 		}
 		req.Header.Set("Accept", "text/event-stream")
-		end := s.h.do(ctx, req, func(body io.Reader) (int64, error) {
+		req.Header.Set("Authorization", "Bearer "+string(s.token))
+		end := s.conn.Do(ctx, req, func(body io.Reader) (int64, error) {
 			events := newSSEReader(body, s.maxEvent)
 			var n int64
 			for {
 				ev, reason, err := events.next()
 				switch {
 				case reason != "":
-					emit(ctx, skipRecord(reason))
+					emit(ctx, stream.Skip(reason))
 				case err == nil:
 					n++
 					emit(ctx, decodeMastodonEvent(ev.name, ev.data))
@@ -137,11 +137,11 @@ func (s *MastodonSource) Run(ctx context.Context, emit func(context.Context, Rec
 				}
 			}
 		})
-		end.phase = "stream"
+		end.Phase = "stream"
 		return end
-	}, func(end attemptEnd, wait time.Duration, reason string) (time.Duration, string) {
-		if end.kind == endHTTP && end.status == http.StatusTooManyRequests {
-			wait = max(wait, rateLimitWait(end.header, s.h.now()))
+	}, func(end conn.End, wait time.Duration, reason string) (time.Duration, string) {
+		if end.Kind == conn.EndHTTP && end.Status == http.StatusTooManyRequests {
+			wait = max(wait, conn.RateLimitWait(end.Header, s.conn.Now()))
 		}
 		return wait, reason
 	})
@@ -174,7 +174,7 @@ type sseReader struct {
 }
 
 func newSSEReader(r io.Reader, max int) *sseReader {
-	return &sseReader{br: bufio.NewReaderSize(r, readBufferSize), max: max}
+	return &sseReader{br: bufio.NewReaderSize(r, conn.ReadBufferSize), max: max}
 }
 
 // next returns the next event with data. reason is non-empty (and ev empty) for an event that
@@ -187,7 +187,7 @@ func (r *sseReader) next() (ev sseEvent, reason string, err error) {
 			if r.started || len(line) > 0 || r.lineOver {
 				// The standard discards an event the stream ends inside of.
 				r.reset()
-				return sseEvent{}, ReasonPartialEvent, err
+				return sseEvent{}, stream.ReasonPartialEvent, err
 			}
 			return sseEvent{}, "", err
 		}
@@ -201,7 +201,7 @@ func (r *sseReader) next() (ev sseEvent, reason string, err error) {
 			r.reset()
 			switch {
 			case over:
-				return sseEvent{}, ReasonEventTooLong, nil
+				return sseEvent{}, stream.ReasonEventTooLong, nil
 			case !started || ev.data == nil:
 				continue
 			}
@@ -270,17 +270,17 @@ func (r *sseReader) readLine() ([]byte, error) {
 	}
 }
 
-// decodeMastodonEvent turns one event into a Record: update and status.update (an edit, whose
+// decodeMastodonEvent turns one event into a stream.Record: update and status.update (an edit, whose
 // new text may match) carry a Status; delete is a notice; every other event is the notice
 // "other".
-func decodeMastodonEvent(name string, data []byte) Record {
+func decodeMastodonEvent(name string, data []byte) stream.Record {
 	switch name {
 	case "update", "status.update":
 		return decodeMastodonStatus(data)
 	case "delete":
-		return noticeRecord("delete")
+		return stream.Notice("delete")
 	}
-	return noticeRecord("other")
+	return stream.Notice("other")
 }
 
 // mastodonStatus is the part of a Mastodon Status entity streammatch uses.
@@ -309,28 +309,28 @@ type mastodonStatus struct {
 	} `json:"quote"`
 }
 
-// decodeMastodonStatus decodes an update event's Status into a Record. A reblog is stored like
+// decodeMastodonStatus decodes an update event's Status into a stream.Record. A reblog is stored like
 // a v1.1 retweet: the reblogger as User, the original's text as Text.
-func decodeMastodonStatus(data []byte) Record {
+func decodeMastodonStatus(data []byte) stream.Record {
 	if !utf8.Valid(data) {
-		return skipRecord(ReasonInvalidUTF8)
+		return stream.Skip(stream.ReasonInvalidUTF8)
 	}
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return skipRecord(ReasonInvalidJSON)
+		return stream.Skip(stream.ReasonInvalidJSON)
 	}
 	var st mastodonStatus
 	err := json.Unmarshal(trimmed, &st)
 	var typeErr *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &typeErr):
-		return skipRecord(ReasonInvalidTweet)
+		return stream.Skip(stream.ReasonInvalidTweet)
 	case err != nil:
-		return skipRecord(ReasonInvalidJSON)
+		return stream.Skip(stream.ReasonInvalidJSON)
 	case st.ID == "":
-		return skipRecord(ReasonMissingID)
+		return stream.Skip(stream.ReasonMissingID)
 	case st.Account == nil || st.Account.Acct == "":
-		return skipRecord(ReasonMissingUser)
+		return stream.Skip(stream.ReasonMissingUser)
 	}
 	shown := &st
 	if st.Reblog != nil {
@@ -338,31 +338,31 @@ func decodeMastodonStatus(data []byte) Record {
 	}
 	text, links := mastodonText(shown)
 	if strings.TrimSpace(text) == "" {
-		return skipRecord(ReasonMissingText)
+		return stream.Skip(stream.ReasonMissingText)
 	}
 	if st.CreatedAt == "" {
-		return skipRecord(ReasonMissingCreatedAt)
+		return stream.Skip(stream.ReasonMissingCreatedAt)
 	}
 	created, err := time.Parse(time.RFC3339, st.CreatedAt)
 	if err != nil {
-		return skipRecord(ReasonBadCreatedAt)
+		return stream.Skip(stream.ReasonBadCreatedAt)
 	}
-	m := Message{
+	m := stream.Message{
 		ID:        st.ID,
 		User:      st.Account.Acct,
 		CreatedAt: created.UTC(),
 		Text:      text,
 		Lang:      shown.Language,
-		Source:    MastodonSourceName,
+		Source:    SourceName,
 	}
 	for _, u := range links {
-		m.URLs = appendNewEntity(m.URLs, u)
+		m.URLs = stream.AppendEntity(m.URLs, u)
 	}
 	if q := shown.Quote; q != nil && q.QuotedStatus != nil {
 		m.Quoted, _ = mastodonText(q.QuotedStatus)
 	}
 	addMastodonEntities(&m, &st, 0)
-	return Record{Kind: KindMessage, Message: m}
+	return stream.Record{Kind: stream.KindMessage, Message: m}
 }
 
 // mastodonText is a status's plain text: the content warning, if any, then the content.
@@ -374,24 +374,24 @@ func mastodonText(st *mastodonStatus) (text string, links []string) {
 	return text, links
 }
 
-func addMastodonEntities(m *Message, st *mastodonStatus, depth int) {
+func addMastodonEntities(m *stream.Message, st *mastodonStatus, depth int) {
 	if st == nil || depth > maxMastodonDepth {
 		return
 	}
 	for _, t := range st.Tags {
-		m.Hashtags = appendNewEntity(m.Hashtags, t.Name)
+		m.Hashtags = stream.AppendEntity(m.Hashtags, t.Name)
 	}
 	for _, u := range st.Mentions {
-		m.Mentions = appendNewEntity(m.Mentions, u.Acct)
+		m.Mentions = stream.AppendEntity(m.Mentions, u.Acct)
 	}
 	if st.Card != nil {
-		m.URLs = appendNewEntity(m.URLs, st.Card.URL)
+		m.URLs = stream.AppendEntity(m.URLs, st.Card.URL)
 	}
 	if depth > 0 {
 		// A quoted or reblogged original's links count too, as its entities do on Twitter.
 		_, links := HTMLToText(st.Content)
 		for _, u := range links {
-			m.URLs = appendNewEntity(m.URLs, u)
+			m.URLs = stream.AppendEntity(m.URLs, u)
 		}
 	}
 	addMastodonEntities(m, st.Reblog, depth+1)
@@ -481,7 +481,7 @@ func HTMLToText(content string) (text string, links []string) {
 				breakLine(1)
 			case atom.A:
 				if href := linkOf(tok); href != "" && len(links) < maxLinks {
-					links = appendNewEntity(links, href)
+					links = stream.AppendEntity(links, href)
 				}
 			}
 		case html.EndTagToken:

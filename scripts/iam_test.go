@@ -1,4 +1,4 @@
-package main
+package scripts_test
 
 // Least privilege, proved against moto_server with IAM enforcement on: the two roles are
 // created by scripts/create-roles.sh itself, so the policies tested are the ones a deployment
@@ -29,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/streammatch/streammatch/internal/leakcheck"
 	"github.com/streammatch/streammatch/internal/mototest"
 	"github.com/streammatch/streammatch/scripts"
 	"github.com/streammatch/streammatch/secrets"
@@ -41,45 +42,19 @@ const (
 	taskRole      = "streammatch-task-role"
 )
 
-// policyDocument is an IAM policy as far as these checks read it. Action and Resource may be
-// a string or a list.
-type policyDocument struct {
-	Statement []struct {
-		Effect   string
-		Action   stringList
-		Resource stringList
-	}
-}
-
-type stringList []string
-
-func (l *stringList) UnmarshalJSON(b []byte) error {
-	var one string
-	if json.Unmarshal(b, &one) == nil {
-		*l = []string{one}
-		return nil
-	}
-	return json.Unmarshal(b, (*[]string)(l))
-}
-
 // requireTool finds a tool the test needs; without it the test is skipped, except in CI.
-func requireTool(t *testing.T, path string) {
-	t.Helper()
-	if _, err := exec.LookPath(path); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required in CI: %v", path, err)
-		}
-		t.Skipf("%s not found: %v", path, err)
-	}
+
+// iamCreds are the secret values the role test stores.
+var iamCreds = struct{ ConsumerKey, ConsumerSecret, AccessToken, AccessTokenSecret string }{
+	"CK-leakcheck-7f3a9c", "CS-leakcheck-b41e08+/=", "AT-leakcheck-2d6f51", "ATS-leakcheck-c98e17&?",
 }
 
 func TestRoles_LeastPrivilegeUnderIAMEnforcement(t *testing.T) {
-	requireTool(t, "aws")
-	script, err := filepath.Abs(filepath.Join("scripts", "create-roles.sh"))
+	requireTool(t, "aws", "pip install awscli, or apt-get install awscli")
+	script, err := filepath.Abs("create-roles.sh")
 	if err != nil {
 		t.Fatal(err)
 	}
-	requireTool(t, script)
 
 	// Enforcement starts only when the test asks for it (reset-auth below): the set-up calls
 	// run as moto's unchecked root, as an administrator would.
@@ -87,8 +62,8 @@ func TestRoles_LeastPrivilegeUnderIAMEnforcement(t *testing.T) {
 	ctx := context.Background()
 	admin := moto.AWSConfig(t)
 	secretValue, _ := json.Marshal(map[string]string{
-		"CONSUMERKEY": testCreds.ConsumerKey, "CONSUMERSECRETKEY": testCreds.ConsumerSecret,
-		"ACCESSTOKEN": testCreds.AccessToken, "ACCESSTOKENSECRET": testCreds.AccessTokenSecret,
+		"CONSUMERKEY": iamCreds.ConsumerKey, "CONSUMERSECRETKEY": iamCreds.ConsumerSecret,
+		"ACCESSTOKEN": iamCreds.AccessToken, "ACCESSTOKENSECRET": iamCreds.AccessTokenSecret,
 	})
 	created, err := secretsmanager.NewFromConfig(admin).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
 		Name: aws.String("streammatch/twitter"), SecretString: aws.String(string(secretValue)),
@@ -256,7 +231,7 @@ func TestRoles_LeastPrivilegeUnderIAMEnforcement(t *testing.T) {
 			// ARN, never a value.
 			env, err := secrets.NewResolver(cfg).Resolve(ctx, taskDefSecrets)
 			if tc.resolveSecrets {
-				if err != nil || len(env) != 2 || env[0].Value != testCreds.ConsumerKey || env[1].Value != testCreds.AccessTokenSecret {
+				if err != nil || len(env) != 2 || env[0].Value != iamCreds.ConsumerKey || env[1].Value != iamCreds.AccessTokenSecret {
 					t.Errorf("Resolve with the execution role: %d values, err %v; want both values", len(env), err)
 				}
 				return
@@ -265,9 +240,9 @@ func TestRoles_LeastPrivilegeUnderIAMEnforcement(t *testing.T) {
 				t.Fatalf("Resolve with the task role returned %d values, want a refusal", len(env))
 			}
 			if msg := err.Error(); !strings.Contains(msg, secretARN) {
-				t.Errorf("the refusal does not name the secret's ARN:\n%s", redact(msg))
+				t.Errorf("the refusal does not name the secret's ARN:\n%s", leakcheck.Redact(msg, iamSecretValues()...))
 			}
-			assertNoSecret(t, map[string]string{"Resolve error": err.Error()})
+			leakcheck.Assert(t, iamSecretValues(), map[string]string{"Resolve error": err.Error()})
 		})
 	}
 }
@@ -299,13 +274,7 @@ func renderedRolePolicies(t *testing.T, secretARN, tableARN string) map[string]s
 	return map[string]string{executionRole: execution, taskRole: parts[2]}
 }
 
-// normalJSON decodes and re-encodes a JSON document, so that layout does not count.
-func normalJSON(t *testing.T, doc string) string {
-	t.Helper()
-	var v any
-	if err := json.Unmarshal([]byte(doc), &v); err != nil {
-		t.Fatalf("not JSON: %v\n%s", err, doc)
-	}
-	b, _ := json.Marshal(v)
-	return string(b)
+// iamSecretValues are the stored secret values.
+func iamSecretValues() []string {
+	return []string{iamCreds.ConsumerKey, iamCreds.ConsumerSecret, iamCreds.AccessToken, iamCreds.AccessTokenSecret}
 }

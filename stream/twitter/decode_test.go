@@ -1,10 +1,9 @@
-package stream
+package twitter
 
 import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -16,7 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dghubble/go-twitter/twitter"
+	gotwitter "github.com/dghubble/go-twitter/twitter"
+
+	"github.com/streammatch/streammatch/stream"
+	"github.com/streammatch/streammatch/stream/internal/streamtest"
 )
 
 // decodeCreated is the created_at every test tweet carries unless it says otherwise.
@@ -28,13 +30,13 @@ func TestDecodeTweet(t *testing.T) {
 	tests := []struct {
 		name       string
 		json       string
-		want       Message
+		want       stream.Message
 		wantReason string
 	}{
 		{
 			name: "plain tweet, created_at converted to UTC",
 			json: `{"created_at":"Wed Oct 10 22:19:24 +0200 2018","id_str":"10","text":"hello","lang":"en","user":{"screen_name":"alice"}}`,
-			want: Message{ID: "10", User: "alice", CreatedAt: decodeCreatedAt, Text: "hello", Lang: "en", Source: "twitter"},
+			want: stream.Message{ID: "10", User: "alice", CreatedAt: decodeCreatedAt, Text: "hello", Lang: "en", Source: "twitter"},
 		},
 		{
 			name: "truncated: extended_tweet.full_text and its entities",
@@ -42,7 +44,7 @@ func TestDecodeTweet(t *testing.T) {
 				"entities":{"urls":[{"expanded_url":"https://twitter.com/i/web/status/11","display_url":"twitter.com/i/web/status/1…"}]},
 				"extended_tweet":{"full_text":"the start and the end #golang","entities":{"hashtags":[{"text":"golang"}]},
 				"extended_entities":{"media":[{"expanded_url":"https://twitter.com/alice/status/11/photo/1","display_url":"pic.twitter.com/x"}]}}}`,
-			want: Message{ID: "11", User: "alice", CreatedAt: decodeCreatedAt, Text: "the start and the end #golang", Source: "twitter",
+			want: stream.Message{ID: "11", User: "alice", CreatedAt: decodeCreatedAt, Text: "the start and the end #golang", Source: "twitter",
 				Hashtags: []string{"golang"},
 				URLs: []string{"https://twitter.com/i/web/status/11", "twitter.com/i/web/status/1…",
 					"https://twitter.com/alice/status/11/photo/1", "pic.twitter.com/x"}},
@@ -50,7 +52,7 @@ func TestDecodeTweet(t *testing.T) {
 		{
 			name: "extended mode: full_text",
 			json: `{` + decodeCreated + `,"id_str":"12","full_text":"all of it","user":{"screen_name":"alice"}}`,
-			want: Message{ID: "12", User: "alice", CreatedAt: decodeCreatedAt, Text: "all of it", Source: "twitter"},
+			want: stream.Message{ID: "12", User: "alice", CreatedAt: decodeCreatedAt, Text: "all of it", Source: "twitter"},
 		},
 		{
 			name: "retweet: the original's full text, entities of both",
@@ -58,7 +60,7 @@ func TestDecodeTweet(t *testing.T) {
 				"entities":{"user_mentions":[{"screen_name":"bob"}]},
 				"retweeted_status":{` + decodeCreated + `,"id_str":"1","text":"the orig…","truncated":true,"user":{"screen_name":"bob"},
 				"extended_tweet":{"full_text":"the original, whole #go @carol","entities":{"hashtags":[{"text":"go"}],"user_mentions":[{"screen_name":"carol"}]}}}}`,
-			want: Message{ID: "13", User: "alice", CreatedAt: decodeCreatedAt, Text: "the original, whole #go @carol", Source: "twitter",
+			want: stream.Message{ID: "13", User: "alice", CreatedAt: decodeCreatedAt, Text: "the original, whole #go @carol", Source: "twitter",
 				Hashtags: []string{"go"}, Mentions: []string{"bob", "carol"}},
 		},
 		{
@@ -66,7 +68,7 @@ func TestDecodeTweet(t *testing.T) {
 			json: `{` + decodeCreated + `,"id_str":"14","text":"look at this","user":{"screen_name":"alice"},
 				"quoted_status":{` + decodeCreated + `,"id_str":"2","text":"quoted #thing http://t.co/x","user":{"screen_name":"bob"},
 				"entities":{"hashtags":[{"text":"thing"}],"urls":[{"expanded_url":"https://example.com/a","display_url":"example.com/a"}]}}}`,
-			want: Message{ID: "14", User: "alice", CreatedAt: decodeCreatedAt, Text: "look at this", Source: "twitter",
+			want: stream.Message{ID: "14", User: "alice", CreatedAt: decodeCreatedAt, Text: "look at this", Source: "twitter",
 				Quoted: "quoted #thing http://t.co/x", Hashtags: []string{"thing"}, URLs: []string{"https://example.com/a", "example.com/a"}},
 		},
 		{
@@ -74,7 +76,7 @@ func TestDecodeTweet(t *testing.T) {
 			json: `{` + decodeCreated + `,"id_str":"15","text":"RT @bob: comment","user":{"screen_name":"alice"},
 				"retweeted_status":{` + decodeCreated + `,"id_str":"3","text":"comment","user":{"screen_name":"bob"},
 				"quoted_status":{` + decodeCreated + `,"id_str":"4","text":"the quoted one","user":{"screen_name":"carol"}}}}`,
-			want: Message{ID: "15", User: "alice", CreatedAt: decodeCreatedAt, Text: "comment", Source: "twitter", Quoted: "the quoted one"},
+			want: stream.Message{ID: "15", User: "alice", CreatedAt: decodeCreatedAt, Text: "comment", Source: "twitter", Quoted: "the quoted one"},
 		},
 		{
 			name: "entities: hashtags, mentions, urls and media, each once",
@@ -83,19 +85,19 @@ func TestDecodeTweet(t *testing.T) {
 				"urls":[{"expanded_url":"http://www.example.com/x","display_url":"example.com/x"}],
 				"media":[{"expanded_url":"https://twitter.com/p/1","display_url":"pic.twitter.com/1"}]},
 				"extended_entities":{"media":[{"expanded_url":"https://twitter.com/p/1","display_url":"pic.twitter.com/1"}]}}`,
-			want: Message{ID: "16", User: "alice", CreatedAt: decodeCreatedAt, Text: "#a #a @b x", Source: "twitter",
+			want: stream.Message{ID: "16", User: "alice", CreatedAt: decodeCreatedAt, Text: "#a #a @b x", Source: "twitter",
 				Hashtags: []string{"a"}, Mentions: []string{"b"},
 				URLs: []string{"http://www.example.com/x", "example.com/x", "https://twitter.com/p/1", "pic.twitter.com/1"}},
 		},
 		{
 			name: "Twitter's HTML escaping is undone once",
 			json: `{` + decodeCreated + `,"id_str":"17","text":"a &lt;b&gt; &amp; c &amp;lt; d &eacute;","user":{"screen_name":"alice"}}`,
-			want: Message{ID: "17", User: "alice", CreatedAt: decodeCreatedAt, Text: "a <b> & c &lt; d &eacute;", Source: "twitter"},
+			want: stream.Message{ID: "17", User: "alice", CreatedAt: decodeCreatedAt, Text: "a <b> & c &lt; d &eacute;", Source: "twitter"},
 		},
 		{
 			name: "UTF-8 kept intact",
 			json: `{` + decodeCreated + `,"id_str":"18","text":"touché 名前 😋","user":{"screen_name":"alice"}}`,
-			want: Message{ID: "18", User: "alice", CreatedAt: decodeCreatedAt, Text: "touché 名前 😋", Source: "twitter"},
+			want: stream.Message{ID: "18", User: "alice", CreatedAt: decodeCreatedAt, Text: "touché 名前 😋", Source: "twitter"},
 		},
 		{name: "missing id", json: `{` + decodeCreated + `,"text":"x","user":{"screen_name":"alice"}}`, wantReason: "missing_id"},
 		{name: "missing user", json: `{` + decodeCreated + `,"id_str":"1","text":"x"}`, wantReason: "missing_user"},
@@ -107,7 +109,7 @@ func TestDecodeTweet(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var tw twitter.Tweet
+			var tw gotwitter.Tweet
 			if err := json.Unmarshal([]byte(tc.json), &tw); err != nil {
 				t.Fatalf("test JSON: %v", err)
 			}
@@ -122,13 +124,13 @@ func TestDecodeTweet(t *testing.T) {
 			line := `{"retweet_count":0,` + tc.json[1:]
 			rec := DecodeLine([]byte(line), "twitter")
 			if tc.wantReason != "" {
-				if rec.Kind != KindSkipped || rec.Reason != tc.wantReason {
-					t.Errorf("DecodeLine = %s, want skip:%s", recordSummary(rec), tc.wantReason)
+				if rec.Kind != stream.KindSkipped || rec.Reason != tc.wantReason {
+					t.Errorf("DecodeLine = %s, want skip:%s", streamtest.RecordSummary(rec), tc.wantReason)
 				}
 				return
 			}
-			if rec.Kind != KindMessage || !reflect.DeepEqual(rec.Message, tc.want) {
-				t.Errorf("DecodeLine = %s %#v, want the same message", recordSummary(rec), rec.Message)
+			if rec.Kind != stream.KindMessage || !reflect.DeepEqual(rec.Message, tc.want) {
+				t.Errorf("DecodeLine = %s %#v, want the same message", streamtest.RecordSummary(rec), rec.Message)
 			}
 		})
 	}
@@ -181,13 +183,13 @@ func TestDecodeLine(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := DecodeLine([]byte(tc.line), "replay")
-			if got := recordSummary(rec); got != tc.want {
+			if got := streamtest.RecordSummary(rec); got != tc.want {
 				t.Errorf("DecodeLine = %s, want %s", got, tc.want)
 			}
 			if rec.LimitMissed != tc.wantMissing {
 				t.Errorf("LimitMissed = %d, want %d", rec.LimitMissed, tc.wantMissing)
 			}
-			if rec.Kind == KindMessage && rec.Message.Source != "replay" {
+			if rec.Kind == stream.KindMessage && rec.Message.Source != "replay" {
 				t.Errorf("Source = %q, want replay", rec.Message.Source)
 			}
 		})
@@ -215,10 +217,10 @@ func TestDecodeLine_AgreesWithGoTwitter(t *testing.T) {
 	}
 	lines = append(lines, testdataLines(t, false)...)
 	var body bytes.Buffer
-	var want []Record
+	var want []stream.Record
 	for _, l := range lines {
-		rec := DecodeLine(l, TwitterSourceName)
-		if rec.Kind == KindSkipped {
+		rec := DecodeLine(l, SourceName)
+		if rec.Kind == stream.KindSkipped {
 			t.Fatalf("test line rejected (%s): %.80s", rec.Reason, l)
 		}
 		want = append(want, rec)
@@ -236,25 +238,24 @@ func TestDecodeLine_AgreesWithGoTwitter(t *testing.T) {
 	}))
 	defer srv.Close()
 	base, _ := url.Parse(srv.URL)
-	client := twitter.NewClient(&http.Client{Transport: &rewriteTransport{base: base, next: http.DefaultTransport}})
-	stream, err := client.Streams.Filter(&twitter.StreamFilterParams{Track: []string{"x"}})
+	client := gotwitter.NewClient(&http.Client{Transport: rewriteHost{base: base}})
+	gts, err := client.Streams.Filter(&gotwitter.StreamFilterParams{Track: []string{"x"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := &TwitterSource{logger: slog.New(slog.DiscardHandler)}
-	var got []Record
-	for msg := range stream.Messages {
-		if rec, ok := src.record(msg); ok {
+	var got []stream.Record
+	for msg := range gts.Messages {
+		if rec, ok := goTwitterRecord(msg); ok {
 			got = append(got, rec)
 		}
 	}
-	stream.Stop()
+	gts.Stop()
 	if len(got) != len(want) {
 		t.Fatalf("go-twitter gave %d records, want %d", len(got), len(want))
 	}
 	for i := range want {
 		if !reflect.DeepEqual(got[i], want[i]) {
-			t.Errorf("line %d: go-twitter path = %s %+v\nDecodeLine       = %s %+v", i, recordSummary(got[i]), got[i], recordSummary(want[i]), want[i])
+			t.Errorf("line %d: go-twitter path = %s %+v\nDecodeLine       = %s %+v", i, streamtest.RecordSummary(got[i]), got[i], streamtest.RecordSummary(want[i]), want[i])
 		}
 	}
 }
@@ -326,7 +327,7 @@ func BenchmarkDecodeLine(b *testing.B) {
 			return
 		}
 		if _, ok := data["retweet_count"]; ok {
-			tw := new(twitter.Tweet)
+			tw := new(gotwitter.Tweet)
 			_ = json.Unmarshal(l, tw)
 			DecodeTweet(tw, "bench")
 		}
@@ -345,20 +346,8 @@ func BenchmarkDecodeLine(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			for _, l := range lines {
-				var tw twitter.Tweet
+				var tw gotwitter.Tweet
 				_ = json.Unmarshal(l, &tw)
-			}
-		}
-	})
-	// What the Twitter source spends per line: validation, then go-twitter's double decode.
-	b.Run("TwitterSourcePath", func(b *testing.B) {
-		b.SetBytes(size)
-		b.ReportAllocs()
-		for b.Loop() {
-			for _, l := range lines {
-				if validateLine(l) == "" {
-					goTwitterDecode(l)
-				}
 			}
 		}
 	})
