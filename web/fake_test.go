@@ -94,8 +94,8 @@ func sampleStatus() *fakeStatus {
 			},
 			QueueDepth: 17,
 			Secrets: []SecretInfo{
-				{Name: "CONSUMERKEY", Set: true, Fingerprint: "fp1:d8410ebc461cd2bf"},
-				{Name: "CONSUMERSECRET", Set: true, Fingerprint: "fp1:0a5c9e7712f3b4d1"},
+				{Name: "CONSUMERKEY", Set: true, Fingerprint: "fp2:a72e342e612680fc"},
+				{Name: "CONSUMERSECRET", Set: true, Fingerprint: "fp2:0a5c9e7712f3b4d1"},
 				{Name: "ACCESSTOKEN", Set: true, Fingerprint: ""},
 				{Name: "ACCESSSECRET", Set: false},
 			},

@@ -415,7 +415,7 @@ func TestServer_StatusPageShowsReport(t *testing.T) {
 	s, _ := newTestServer(t, sampleStatus())
 	page := do(t, s, http.MethodGet, "/").Body.String()
 	for _, want := range []string{
-		"CONSUMERKEY", "fp1:d8410ebc461cd2bf", "computing…", "missing",
+		"CONSUMERKEY", "fp2:a72e342e612680fc", "computing…", "missing",
 		"connected", "1,048,576", "twitterStream", "eu-west-1", "3d 4h 5m",
 		"gophercon", "@aws_news", "Touché", "streammatch fingerprint NAME",
 	} {
