@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/streammatch/streammatch/secrets/valuefrom"
 )
 
 // Secret is one entry of a container definition's secrets: the environment variable Name
@@ -83,11 +85,11 @@ func newResolver(sm secretsManagerAPI, ps parameterStoreAPI, id callerIdentityAP
 // failing reference (not only the first) in the agent's wording: the task must not start.
 // No error ever contains a secret value. When ctx ends first, the error wraps ctx.Err().
 func (r *Resolver) Resolve(ctx context.Context, secrets []Secret) ([]EnvVar, error) {
-	refs := make([]Ref, len(secrets))
+	refs := make([]valuefrom.Ref, len(secrets))
 	failures := make([]*Failure, len(secrets))
 	var pending []int
 	for i, s := range secrets {
-		ref, err := ParseValueFrom(s.ValueFrom)
+		ref, err := valuefrom.Parse(s.ValueFrom)
 		if err != nil {
 			// The agent's words for a valueFrom it cannot use (retrieveASMSecretValue).
 			failures[i] = &Failure{Name: s.Name, ValueFrom: s.ValueFrom, Store: guessStore(s.ValueFrom),
@@ -145,12 +147,12 @@ type fetchFailure struct {
 }
 
 // fetch resolves refs[i] for each i in idx, returning the values and the failures by index.
-func (r *Resolver) fetch(ctx context.Context, refs []Ref, idx []int) (map[int]string, map[int]fetchFailure) {
+func (r *Resolver) fetch(ctx context.Context, refs []valuefrom.Ref, idx []int) (map[int]string, map[int]fetchFailure) {
 	got := make(map[int]string)
 	failed := make(map[int]fetchFailure)
 	var fromSecrets, fromParameters []int
 	for _, i := range idx {
-		if refs[i].Store == SecretsManager {
+		if refs[i].Store == valuefrom.SecretsManager {
 			fromSecrets = append(fromSecrets, i)
 		} else {
 			fromParameters = append(fromParameters, i)
@@ -166,7 +168,7 @@ func (r *Resolver) fetch(ctx context.Context, refs []Ref, idx []int) (map[int]st
 // even if the secret is rotated while the task starts.
 type secretVersionKey struct{ id, region, stage, versionID string }
 
-func (r *Resolver) fetchSecrets(ctx context.Context, refs []Ref, idx []int, got map[int]string, failed map[int]fetchFailure) {
+func (r *Resolver) fetchSecrets(ctx context.Context, refs []valuefrom.Ref, idx []int, got map[int]string, failed map[int]fetchFailure) {
 	var order []secretVersionKey
 	groups := make(map[secretVersionKey][]int)
 	for _, i := range idx {
@@ -234,7 +236,7 @@ func jsonKeyValue(secretString, key string) (string, string) {
 }
 
 // describeSecret names the secret a reference reads and, when it picks one, the version.
-func describeSecret(ref Ref) string {
+func describeSecret(ref valuefrom.Ref) string {
 	switch {
 	case ref.VersionID != "":
 		return ref.ID + " (version id " + ref.VersionID + ")"
@@ -245,7 +247,7 @@ func describeSecret(ref Ref) string {
 	}
 }
 
-func (r *Resolver) fetchParameters(ctx context.Context, refs []Ref, idx []int, got map[int]string, failed map[int]fetchFailure) {
+func (r *Resolver) fetchParameters(ctx context.Context, refs []valuefrom.Ref, idx []int, got map[int]string, failed map[int]fetchFailure) {
 	// Like the agent, group by region (a parameter ARN carries its own) and batch by name.
 	var regions []string
 	byRegion := make(map[string][]int)
@@ -262,7 +264,7 @@ func (r *Resolver) fetchParameters(ctx context.Context, refs []Ref, idx []int, g
 	account := callerAccount{api: r.identity}
 	for _, region := range regions {
 		var ids []string
-		refsByID := make(map[string]Ref)
+		refsByID := make(map[string]valuefrom.Ref)
 		for _, i := range byRegion[region] {
 			if _, ok := refsByID[refs[i].ID]; !ok {
 				ids = append(ids, refs[i].ID)
@@ -287,7 +289,7 @@ func (r *Resolver) fetchParameters(ctx context.Context, refs []Ref, idx []int, g
 
 // getParameters reads one batch of at most ten parameters of one region into values (by the
 // ID asked for) and records a failure in problems for every ID it could not read.
-func (r *Resolver) getParameters(ctx context.Context, region string, batch []string, refsByID map[string]Ref, account *callerAccount, values map[string]string, problems map[string]fetchFailure) {
+func (r *Resolver) getParameters(ctx context.Context, region string, batch []string, refsByID map[string]valuefrom.Ref, account *callerAccount, values map[string]string, problems map[string]fetchFailure) {
 	where := "fetching secret data from SSM Parameter Store in " + region
 	out, err := r.parameters.GetParameters(ctx, &ssm.GetParametersInput{Names: batch, WithDecryption: aws.Bool(true)},
 		func(o *ssm.Options) { o.Region = region })
@@ -372,11 +374,11 @@ func (c *callerAccount) get(ctx context.Context) string {
 
 // guessStore says which service a valueFrom that does not parse was probably meant for, so
 // that its failure reads like the agent's for that service.
-func guessStore(valueFrom string) Store {
+func guessStore(valueFrom string) valuefrom.Store {
 	if strings.Contains(valueFrom, ":secretsmanager:") {
-		return SecretsManager
+		return valuefrom.SecretsManager
 	}
-	return ParameterStore
+	return valuefrom.ParameterStore
 }
 
 func nonEmpty(s string) *string {
@@ -393,7 +395,7 @@ type Failure struct {
 	// ValueFrom is the reference as written in the task definition.
 	ValueFrom string
 	// Store is the service the reference points into.
-	Store Store
+	Store valuefrom.Store
 	// Reason says what went wrong in the agent's words, with the secret's ARN or the
 	// parameter's name and, for a JSON key, the key. It never contains a value.
 	Reason string
@@ -408,7 +410,7 @@ type Failure struct {
 // String renders the failure as the part of a stopped reason the agent writes for it.
 func (f Failure) String() string {
 	var b strings.Builder
-	if f.Store == SecretsManager {
+	if f.Store == valuefrom.SecretsManager {
 		b.WriteString("unable to retrieve secret from asm: ")
 	} else {
 		b.WriteString("unable to retrieve secrets from ssm: ")

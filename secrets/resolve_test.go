@@ -14,6 +14,8 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/streammatch/streammatch/internal/mototest"
+
+	"github.com/streammatch/streammatch/secrets/valuefrom"
 )
 
 // The values stored in moto. The failure tests assert that none of them, nor any piece of
@@ -211,19 +213,19 @@ func TestResolver_FailuresUseTheAgentWordingAndNeverAValue(t *testing.T) {
 
 	wantFailures := []struct {
 		name  string
-		store Store
+		store valuefrom.Store
 		parts []string
 	}{
-		{"MISSING_KEY", SecretsManager, []string{
+		{"MISSING_KEY", valuefrom.SecretsManager, []string{
 			"unable to retrieve secret from asm: service call has been retried 1 time(s): secret " + fx.twitterARN,
 			"retrieved secret from Secrets Manager did not contain json key ACCESSTOKEN"}},
-		{"NOT_JSON", SecretsManager, []string{fx.plainARN, "is not a JSON object, so it has no json key password"}},
-		{"MISSING_SECRET", SecretsManager, []string{"failed to fetch secret " + missingSecret + " from secrets manager", "ResourceNotFoundException"}},
-		{"MISSING_PARAMETER", ParameterStore, []string{
+		{"NOT_JSON", valuefrom.SecretsManager, []string{fx.plainARN, "is not a JSON object, so it has no json key password"}},
+		{"MISSING_SECRET", valuefrom.SecretsManager, []string{"failed to fetch secret " + missingSecret + " from secrets manager", "ResourceNotFoundException"}},
+		{"MISSING_PARAMETER", valuefrom.ParameterStore, []string{
 			"unable to retrieve secrets from ssm: service call has been retried 1 time(s)",
 			"fetching secret data from SSM Parameter Store in " + fx.cfgRegion + ": invalid parameters: /streammatch/prod/absent"}},
-		{"MISSING_PARAMETER_ARN", ParameterStore, []string{"invalid parameters: arn:aws:ssm:" + fx.cfgRegion + ":123456789012:parameter/streammatch/absent"}},
-		{"BROKEN", SecretsManager, []string{"trying to retrieve secret with value " + fx.twitterARN + ":CONSUMERKEY resulted in error", "exactly three fields"}},
+		{"MISSING_PARAMETER_ARN", valuefrom.ParameterStore, []string{"invalid parameters: arn:aws:ssm:" + fx.cfgRegion + ":123456789012:parameter/streammatch/absent"}},
+		{"BROKEN", valuefrom.SecretsManager, []string{"trying to retrieve secret with value " + fx.twitterARN + ":CONSUMERKEY resulted in error", "exactly three fields"}},
 	}
 	if len(re.Failures) != len(wantFailures) {
 		var names []string

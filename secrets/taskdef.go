@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/streammatch/streammatch/secrets/valuefrom"
 )
 
 // TaskDefinition is the part of an ECS RegisterTaskDefinition input that running the task
@@ -342,7 +344,7 @@ func validateContainer(where string, c ContainerDefinition, awsvpc bool) []strin
 		secretNames[s.Name] = true
 		if s.ValueFrom == "" {
 			add("%s: secret %s has no valueFrom: want the ARN of a Secrets Manager secret, or the name or ARN of a Parameter Store parameter", where, s.Name)
-		} else if _, err := ParseValueFrom(s.ValueFrom); err != nil {
+		} else if _, err := valuefrom.Parse(s.ValueFrom); err != nil {
 			add("%s: secret %s: %v", where, s.Name, err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/streammatch/streammatch/secrets"
+	"github.com/streammatch/streammatch/secrets/valuefrom"
 )
 
 // twitterSecretNames are the credentials the repository's task definition injects (SOURCE=twitter).
@@ -137,7 +138,7 @@ func TestTaskDefinition_AppSecretsOnlyThroughValueFrom(t *testing.T) {
 	fromSecrets := map[string]bool{}
 	for _, s := range c.Secrets {
 		fromSecrets[s.Name] = true
-		if _, err := secrets.ParseValueFrom(s.ValueFrom); err != nil {
+		if _, err := valuefrom.Parse(s.ValueFrom); err != nil {
 			t.Errorf("secret %s: valueFrom does not parse: %v", s.Name, err)
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/streammatch/streammatch/secrets/valuefrom"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -305,7 +307,7 @@ func TestLint_RepositoryTaskDefinition(t *testing.T) {
 	}
 	for _, c := range td.ContainerDefinitions {
 		for _, s := range c.Secrets {
-			if _, err := ParseValueFrom(s.ValueFrom); err != nil {
+			if _, err := valuefrom.Parse(s.ValueFrom); err != nil {
 				t.Errorf("container %s secret %s: %v", c.Name, s.Name, err)
 			}
 		}

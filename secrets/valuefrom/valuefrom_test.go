@@ -1,4 +1,4 @@
-package secrets
+package valuefrom
 
 import (
 	"strings"
@@ -136,21 +136,21 @@ func TestParseValueFrom(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseValueFrom(tt.valueFrom)
+			got, err := Parse(tt.valueFrom)
 			if tt.wantErr != "" {
 				if err == nil {
-					t.Fatalf("ParseValueFrom(%q) = %+v, want an error containing %q", tt.valueFrom, got, tt.wantErr)
+					t.Fatalf("Parse(%q) = %+v, want an error containing %q", tt.valueFrom, got, tt.wantErr)
 				}
 				if !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("ParseValueFrom(%q) error = %q, want it to contain %q", tt.valueFrom, err, tt.wantErr)
+					t.Fatalf("Parse(%q) error = %q, want it to contain %q", tt.valueFrom, err, tt.wantErr)
 				}
 				return
 			}
 			if err != nil {
-				t.Fatalf("ParseValueFrom(%q) error = %v, want %+v", tt.valueFrom, err, tt.want)
+				t.Fatalf("Parse(%q) error = %v, want %+v", tt.valueFrom, err, tt.want)
 			}
 			if got != tt.want {
-				t.Fatalf("ParseValueFrom(%q)\n got  %+v\n want %+v", tt.valueFrom, got, tt.want)
+				t.Fatalf("Parse(%q)\n got  %+v\n want %+v", tt.valueFrom, got, tt.want)
 			}
 			if stage := got.EffectiveVersionStage(); stage != tt.wantStage {
 				t.Errorf("EffectiveVersionStage() = %q, want %q", stage, tt.wantStage)
@@ -174,7 +174,7 @@ func TestRef_StringRendersTheAgentGrammar(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.valueFrom, func(t *testing.T) {
-			ref, err := ParseValueFrom(tt.valueFrom)
+			ref, err := Parse(tt.valueFrom)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -196,19 +196,19 @@ func FuzzParseValueFrom(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, valueFrom string) {
-		ref, err := ParseValueFrom(valueFrom)
+		ref, err := Parse(valueFrom)
 		if err != nil {
 			return
 		}
 		if ref.ID == "" || ref.Name == "" || (ref.Store != SecretsManager && ref.Store != ParameterStore) {
-			t.Fatalf("ParseValueFrom(%q) = %+v: a parsed Ref needs a store, an ID and a name", valueFrom, ref)
+			t.Fatalf("Parse(%q) = %+v: a parsed Ref needs a store, an ID and a name", valueFrom, ref)
 		}
 		if ref.VersionStage != "" && ref.VersionID != "" {
-			t.Fatalf("ParseValueFrom(%q) = %+v: stage and id are mutually exclusive", valueFrom, ref)
+			t.Fatalf("Parse(%q) = %+v: stage and id are mutually exclusive", valueFrom, ref)
 		}
-		again, err := ParseValueFrom(ref.String())
+		again, err := Parse(ref.String())
 		if err != nil {
-			t.Fatalf("ParseValueFrom(%q) = %+v, but its String() %q does not parse: %v", valueFrom, ref, ref.String(), err)
+			t.Fatalf("Parse(%q) = %+v, but its String() %q does not parse: %v", valueFrom, ref, ref.String(), err)
 		}
 		if again != ref {
 			t.Fatalf("round trip of %q through %q:\n got  %+v\n want %+v", valueFrom, ref.String(), again, ref)

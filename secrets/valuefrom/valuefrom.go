@@ -1,4 +1,8 @@
-package secrets
+// Package valuefrom is the ECS agent's grammar for a container secret's valueFrom: a Secrets
+// Manager ARN with optional JSON key, version stage and version id, or an SSM parameter name or
+// ARN. It is pure (no AWS client), so that the service can name where each secret came from
+// without linking the resolver in package secrets.
+package valuefrom
 
 import (
 	"errors"
@@ -60,7 +64,7 @@ type Ref struct {
 	VersionID    string
 }
 
-// String renders r as a valueFrom that ParseValueFrom turns back into r. A reference written
+// String renders r as a valueFrom that Parse turns back into r. A reference written
 // with three empty selector fields ("...:secret:NAME:::") renders without them, because the
 // agent treats both spellings the same way.
 func (r Ref) String() string {
@@ -108,11 +112,11 @@ var (
 // maxParameterNameLength is Parameter Store's limit on a name, ARN prefix included.
 const maxParameterNameLength = 2048
 
-// ParseValueFrom parses a container definition secret's valueFrom the way the ECS agent does
+// Parse parses a container definition secret's valueFrom the way the ECS agent does
 // (see Ref). It is pure: it checks the grammar and nothing else, so a well-formed reference to
 // a secret that does not exist parses fine and fails in Resolve. Errors quote valueFrom, which
 // is a reference, never a secret value.
-func ParseValueFrom(valueFrom string) (Ref, error) {
+func Parse(valueFrom string) (Ref, error) {
 	if valueFrom == "" {
 		return Ref{}, fmt.Errorf("valueFrom is empty: want %s", exampleAny)
 	}
