@@ -90,7 +90,7 @@ func (w *Writer) putEach(ctx context.Context, bo backoff.BackOff, entries []entr
 	for i := 0; i < len(entries); {
 		e := entries[i]
 		callCtx, cancel := context.WithTimeout(ctx, callTimeout)
-		_, err := w.api.PutItem(callCtx, &dynamodb.PutItemInput{TableName: aws.String(w.cfg.Table), Item: e.item})
+		_, err := w.api.PutItem(callCtx, &dynamodb.PutItemInput{TableName: aws.String(w.cfg.Table), Item: e.item.attributes()})
 		cancel()
 		w.countRequest()
 		if err == nil {
@@ -259,7 +259,7 @@ func dedupe(entries []entry) []entry {
 func putRequests(entries []entry) []types.WriteRequest {
 	reqs := make([]types.WriteRequest, len(entries))
 	for i, e := range entries {
-		reqs[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: e.item}}
+		reqs[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: e.item.attributes()}}
 	}
 	return reqs
 }

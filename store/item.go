@@ -38,32 +38,50 @@ func ItemKey(m stream.Message) (user, date string) {
 	return m.User, m.CreatedAt.UTC().Format(dateLayout) + "#" + m.ID
 }
 
-// newItem projects a match onto a DynamoDB item of well under 1 KB for a tweet (one write
-// unit), never the raw 2-7 KB tweet. ingestedAt is when the Writer accepted the match.
-func newItem(m stream.Match, ingestedAt time.Time) map[string]types.AttributeValue {
-	user, date := ItemKey(m.Message)
-	item := map[string]types.AttributeValue{
-		attrUser:       &types.AttributeValueMemberS{Value: user},
-		attrDate:       &types.AttributeValueMemberS{Value: date},
-		attrText:       &types.AttributeValueMemberS{Value: m.Message.Text},
-		attrID:         &types.AttributeValueMemberS{Value: m.Message.ID},
-		attrIngestedAt: &types.AttributeValueMemberS{Value: ingestedAt.UTC().Format(time.RFC3339)},
-	}
-	// A string set may be neither empty nor hold duplicates or empty strings: DynamoDB rejects
-	// such an item with a ValidationException.
-	if terms := setOf(m.Terms); len(terms) > 0 {
-		item[attrMatched] = &types.AttributeValueMemberSS{Value: terms}
-	}
-	if m.Message.Source != "" {
-		item[attrSource] = &types.AttributeValueMemberS{Value: m.Message.Source}
-	}
-	if m.Message.Lang != "" {
-		item[attrLang] = &types.AttributeValueMemberS{Value: m.Message.Lang}
-	}
-	return item
+// item is the projection of a match that the Writer queues: the attribute values only, as plain
+// strings. The DynamoDB representation (a map of AttributeValue interfaces, about 500 bytes more
+// per item) is built when the item is sent, 25 at a time, so that a full queue of QUEUE_SIZE
+// items costs the text and a few strings each and not the SDK's maps.
+type item struct {
+	user, date, text, id, ingestedAt, source, lang string
+	matched                                        []string
 }
 
-// setOf returns the distinct non-empty strings of terms, sorted.
+// newItem projects a match onto a DynamoDB item of well under 1 KB for a tweet (one write
+// unit), never the raw 2-7 KB tweet. ingestedAt is when the Writer accepted the match.
+func newItem(m stream.Match, ingestedAt time.Time) item {
+	user, date := ItemKey(m.Message)
+	return item{
+		user: user, date: date, text: m.Message.Text, id: m.Message.ID,
+		ingestedAt: ingestedAt.UTC().Format(time.RFC3339),
+		source:     m.Message.Source, lang: m.Message.Lang,
+		// A string set may be neither empty nor hold duplicates or empty strings: DynamoDB
+		// rejects such an item with a ValidationException.
+		matched: setOf(m.Terms),
+	}
+}
+
+// attributes is the item as DynamoDB takes it.
+func (it item) attributes() map[string]types.AttributeValue {
+	av := map[string]types.AttributeValue{
+		attrUser:       &types.AttributeValueMemberS{Value: it.user},
+		attrDate:       &types.AttributeValueMemberS{Value: it.date},
+		attrText:       &types.AttributeValueMemberS{Value: it.text},
+		attrID:         &types.AttributeValueMemberS{Value: it.id},
+		attrIngestedAt: &types.AttributeValueMemberS{Value: it.ingestedAt},
+	}
+	if len(it.matched) > 0 {
+		av[attrMatched] = &types.AttributeValueMemberSS{Value: it.matched}
+	}
+	if it.source != "" {
+		av[attrSource] = &types.AttributeValueMemberS{Value: it.source}
+	}
+	if it.lang != "" {
+		av[attrLang] = &types.AttributeValueMemberS{Value: it.lang}
+	}
+	return av
+}
+
 func setOf(terms []string) []string {
 	out := make([]string, 0, len(terms))
 	for _, t := range terms {

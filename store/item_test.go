@@ -72,7 +72,7 @@ func TestNewItem_IsAProjectionOfAboutOneKB(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := match("a_fifteen_chars", "1234567890123456789", time.Now(), tt.text, "first term", "second term", "third")
-			item := newItem(m, time.Now())
+			item := newItem(m, time.Now()).attributes()
 			if size := itemSize(item); size > 1024 {
 				t.Errorf("item size: got %d bytes, want at most 1024 (one write unit)", size)
 			}
@@ -82,7 +82,7 @@ func TestNewItem_IsAProjectionOfAboutOneKB(t *testing.T) {
 
 func TestNewItem_OmitsEmptyOptionalAttributes(t *testing.T) {
 	m := stream.Match{Message: stream.Message{ID: "1", User: "u", Text: "t"}, Terms: []string{"", ""}}
-	item := newItem(m, time.Now())
+	item := newItem(m, time.Now()).attributes()
 	for _, name := range []string{"matched", "lang", "source"} {
 		if _, ok := item[name]; ok {
 			t.Errorf("attribute %s: present, want it omitted (DynamoDB rejects an empty string set)", name)

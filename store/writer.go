@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
 	"github.com/streammatch/streammatch/stream"
 )
 
@@ -154,7 +152,7 @@ type Writer struct {
 type entry struct {
 	key  itemKey
 	id   string
-	item map[string]types.AttributeValue
+	item item
 	// weight is the number of accepted matches the entry stands for: 1, plus the duplicates
 	// of its key that were dropped from its batch.
 	weight int
