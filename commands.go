@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/streammatch/streammatch/fingerprint"
+	"github.com/streammatch/streammatch/secrets/valuefrom"
 )
 
 // maxSecretBytes is the largest value Secrets Manager stores (64 KiB); fingerprint reads one
@@ -110,18 +111,37 @@ func healthURL(httpAddr string) (string, error) {
 }
 
 // fingerprintCmd prints the fingerprint of the secret value read on stdin, exactly as the status
-// page shows it for NAME, so an operator can check which value a task received without the page
-// ever showing it. One trailing newline is removed, as `echo` and here-strings add one.
+// page shows it for NAME injected from -source (the secret's valueFrom, which the page and
+// /api/status show beside the fingerprint), so an operator can check which value a task
+// received without the page ever showing it. One trailing newline is removed, as `echo` and
+// here-strings add one.
 func fingerprintCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("fingerprint", "fingerprint NAME  (the value is read on stdin, never from the command line)", stderr)
+	fs := newFlagSet("fingerprint", "fingerprint [-source VALUEFROM] NAME  (the value is read on stdin, never from the command line)", stderr)
+	source := fs.String("source", "", "the secret's valueFrom, as the status page shows it beside the fingerprint; part of the salt (empty when the page shows none)")
 	if done, err := parseFlags(fs, args, stdout); done {
 		return err
 	}
-	if fs.NArg() != 1 {
+	// Allow the flag after the name too ("fingerprint NAME -source ARN"): the flag package
+	// stops at the first argument that is not a flag.
+	var names []string
+	for fs.NArg() > 0 {
+		names = append(names, fs.Arg(0))
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return &exitError{code: 2, err: err}
+		}
+	}
+	if len(names) != 1 {
 		fs.Usage()
 		return &exitError{code: 2, err: errors.New("fingerprint takes exactly one argument: the variable name, e.g. CONSUMERKEY")}
 	}
-	name := fs.Arg(0)
+	name := names[0]
+	if *source != "" {
+		// A typo in the source would silently give another fingerprint; the grammar check
+		// catches most. The source is a reference the operator typed, not a secret.
+		if _, err := valuefrom.Parse(*source); err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("-source: %w", err)}
+		}
+	}
 	value, err := io.ReadAll(io.LimitReader(stdin, maxSecretBytes+1))
 	if err != nil {
 		return fmt.Errorf("read value from stdin: %w", err)
@@ -131,9 +151,9 @@ func fingerprintCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) er
 	}
 	v := strings.TrimSuffix(strings.TrimSuffix(string(value), "\n"), "\r")
 	if v == "" {
-		return &exitError{code: 2, err: errors.New("no value on stdin; pipe the secret value in, e.g. from a file: streammatch fingerprint CONSUMERKEY < value.txt")}
+		return &exitError{code: 2, err: errors.New("no value on stdin; pipe the secret value in, e.g. from a file: streammatch fingerprint -source VALUEFROM CONSUMERKEY < value.txt")}
 	}
-	fmt.Fprintln(stdout, fingerprint.Of(name, v))
+	fmt.Fprintln(stdout, fingerprint.Of(name, *source, v))
 	return nil
 }
 

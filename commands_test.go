@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/streammatch/streammatch/fingerprint"
 )
 
 func runCmd(t *testing.T, env map[string]string, stdin string, args ...string) (stdout, stderr string, code int) {
@@ -70,6 +72,55 @@ func TestFingerprint_ReadsStdinAndTrimsOneNewline(t *testing.T) {
 	}
 	if _, stderr, code := runCmd(t, nil, "", "fingerprint", "CONSUMERKEY"); code != 2 || !strings.Contains(stderr, "no value on stdin") {
 		t.Errorf("empty stdin: got code %d stderr %q", code, stderr)
+	}
+}
+
+func TestFingerprint_SourceReproducesThePage(t *testing.T) {
+	const source = "arn:aws:secretsmanager:us-east-1:123456789012:secret:streammatch/twitter-AbCdEf:CONSUMERKEY::"
+	// The known answer of package fingerprint, cross-checked with the reference argon2 CLI.
+	const want = "fp3:c5f2cc364dab864b\n"
+	for _, args := range [][]string{
+		{"fingerprint", "-source", source, "CONSUMERKEY"},
+		{"fingerprint", "CONSUMERKEY", "-source", source},
+		{"fingerprint", "-source=" + source, "CONSUMERKEY"},
+	} {
+		t.Run(strings.Join(args[1:], " "), func(t *testing.T) {
+			stdout, stderr, code := runCmd(t, nil, "xvz1evFS4wEEPTGEFPHBog\n", args...)
+			if code != 0 || stdout != want {
+				t.Errorf("got %q (code %d, stderr %q), want %q", stdout, code, stderr, want)
+			}
+		})
+	}
+	withSource, _, _ := runCmd(t, nil, "v", "fingerprint", "-source", source, "CONSUMERKEY")
+	without, _, _ := runCmd(t, nil, "v", "fingerprint", "CONSUMERKEY")
+	if withSource == without {
+		t.Errorf("the source does not change the fingerprint: %q", withSource)
+	}
+	if got, w := strings.TrimSpace(without), fingerprint.Of("CONSUMERKEY", "", "v"); got != w {
+		t.Errorf("without -source: got %q, want %q (the page of a task without SECRET_SOURCES)", got, w)
+	}
+}
+
+func TestFingerprint_RejectsABadSourceAndExtraArguments(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"source not a valueFrom", []string{"fingerprint", "-source", "arn:aws:s3:::bucket", "CONSUMERKEY"}, "-source: valueFrom"},
+		{"two names", []string{"fingerprint", "CONSUMERKEY", "ACCESSTOKEN"}, "exactly one argument"},
+		{"no name", []string{"fingerprint", "-source", "/p"}, "exactly one argument"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, stderr, code := runCmd(t, nil, "s3cr3t-value", tt.args...)
+			if code != 2 || !strings.Contains(stderr, tt.want) {
+				t.Errorf("got code %d stderr %q, want 2 and %q", code, stderr, tt.want)
+			}
+			if strings.Contains(stderr, "s3cr3t") {
+				t.Errorf("stderr contains the value: %q", stderr)
+			}
+		})
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/streammatch/streammatch/rotation"
+	"github.com/streammatch/streammatch/secrets/valuefrom"
 	"github.com/streammatch/streammatch/stream"
 	"github.com/streammatch/streammatch/stream/mastodon"
 	"github.com/streammatch/streammatch/stream/twitter"
@@ -42,6 +45,16 @@ var defaultStallTimeouts = map[string]string{
 	"mastodon": mastodon.DefaultStallTimeout.String(),
 }
 
+// The drift check's settings: every 5 minutes by default (a few DescribeSecret calls an hour
+// cost nothing and a stale secret shows within minutes), never more often than once a second.
+const (
+	defaultRotationCheckInterval = "5m"
+	minRotationCheckInterval     = time.Second
+)
+
+// rotationActions are the valid values of ROTATION_ACTION.
+var rotationActions = []string{"report", "exit"}
+
 // regionPattern accepts AWS region names such as us-west-2, eu-central-1, us-gov-west-1.
 var regionPattern = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 
@@ -62,7 +75,19 @@ type config struct {
 	MastodonURL   string
 	MastodonToken stream.Secret
 	// SecretNames are the secret variables of Source, for the status page.
-	SecretNames  []string
+	SecretNames []string
+	// Secrets are SecretNames with where each came from (SECRET_SOURCES), in the same order;
+	// a secret without an entry has Source "".
+	Secrets []rotation.Secret
+	// SecretSourcesSet says whether SECRET_SOURCES was set at all.
+	SecretSourcesSet bool
+	// RotationCheckInterval is the time between drift checks (ROTATION_CHECK_INTERVAL); 0
+	// turns them off. RotationAction is "report" or "exit" (ROTATION_ACTION).
+	RotationCheckInterval time.Duration
+	RotationAction        string
+	// MetadataURL is ECS_CONTAINER_METADATA_URI_V4, the task metadata endpoint v4 that ECS
+	// gives every container; "" outside ECS.
+	MetadataURL  string
 	HTTPAddr     string
 	LogLevel     slog.Level
 	StallTimeout time.Duration
@@ -159,6 +184,22 @@ func loadConfig(lookup func(string) (string, bool)) (config, error) {
 		}
 	}
 	c.SecretNames = sourceSecretNames[c.Source]
+	c.Secrets, c.SecretSourcesSet = readSecretSources(lookup, c.Source, c.SecretNames, add)
+
+	interval := optional("ROTATION_CHECK_INTERVAL", defaultRotationCheckInterval)
+	if d, err := time.ParseDuration(interval); err != nil || d < 0 || (d > 0 && d < minRotationCheckInterval) {
+		add("ROTATION_CHECK_INTERVAL %q is not a duration of at least 1s; want e.g. 5m, or 0 to turn the drift check off", interval)
+	} else {
+		c.RotationCheckInterval = d
+	}
+	c.RotationAction = strings.ToLower(optional("ROTATION_ACTION", "report"))
+	if !slices.Contains(rotationActions, c.RotationAction) {
+		add("ROTATION_ACTION %q is not known; want report (show a rotated secret on the page) or exit (drain and exit 0, so that an ECS service starts a task with the new value)", c.RotationAction)
+	}
+	c.MetadataURL = strings.TrimSpace(getenv("ECS_CONTAINER_METADATA_URI_V4"))
+	if c.MetadataURL != "" && !isHTTPURL(c.MetadataURL) {
+		add("ECS_CONTAINER_METADATA_URI_V4 %s is not an http URL; ECS sets it, e.g. http://169.254.170.2/v4/ID", quoteURL(c.MetadataURL))
+	}
 
 	if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		add("HTTP_ADDR %q is not host:port; want e.g. :8080 or 127.0.0.1:8080", c.HTTPAddr)
@@ -197,6 +238,80 @@ func loadConfig(lookup func(string) (string, bool)) (config, error) {
 		return config{}, &configError{problems: problems}
 	}
 	return c, nil
+}
+
+// exampleSecretSources is what a good SECRET_SOURCES looks like, for error messages.
+const exampleSecretSources = `{"CONSUMERKEY":"arn:aws:secretsmanager:us-east-1:123456789012:secret:streammatch/twitter-AbCdEf:CONSUMERKEY::", ...}`
+
+// readSecretSources reads SECRET_SOURCES, the JSON object that maps each injected secret's
+// name to the valueFrom of its task-definition entry. It is rendered from the task
+// definition's own `secrets` when the task definition is registered, so that the service learns
+// where its secrets came from without ecs:DescribeTaskDefinition (which takes Resource "*" and
+// would show the task every task definition in the account). Problems name the variable and the
+// entry, never a valueFrom or any other value: if a value was pasted where a reference belongs,
+// the error must not print it.
+func readSecretSources(lookup func(string) (string, bool), source string, names []string, add func(string, ...any)) ([]rotation.Secret, bool) {
+	out := make([]rotation.Secret, 0, len(names))
+	for _, n := range names {
+		out = append(out, rotation.Secret{Name: n})
+	}
+	raw, ok := lookup("SECRET_SOURCES")
+	if !ok || strings.TrimSpace(raw) == "" {
+		return out, false
+	}
+	var entries map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(raw), &entries); err != nil || entries == nil {
+		add("SECRET_SOURCES is not a JSON object of secret names to valueFrom strings (%s); want e.g. %s", jsonProblem(err), exampleSecretSources)
+		return out, true
+	}
+	keys := make([]string, 0, len(entries))
+	for k := range entries {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, name := range keys {
+		i := slices.Index(names, name)
+		if i < 0 {
+			if slices.Contains(sources, source) {
+				add("SECRET_SOURCES has an entry %q, which is not a secret of SOURCE %s; want only %s", name, source, strings.Join(names, ", "))
+			}
+			continue
+		}
+		var valueFrom string
+		if err := json.Unmarshal(entries[name], &valueFrom); err != nil {
+			add("SECRET_SOURCES entry %q is not a JSON string (%s); want the valueFrom of its task-definition entry", name, jsonProblem(err))
+			continue
+		}
+		ref, err := valuefrom.Parse(valueFrom)
+		if err != nil {
+			add("SECRET_SOURCES entry %q is not a valueFrom ECS accepts; want a Secrets Manager secret ARN, optionally with :JSON_KEY:VERSION_STAGE:VERSION_ID, or an SSM parameter name or ARN", name)
+			continue
+		}
+		out[i].Source, out[i].Ref = valueFrom, ref
+	}
+	return out, true
+}
+
+// jsonProblem describes a JSON decoding error without quoting the input.
+func jsonProblem(err error) string {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return "it is null"
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("invalid JSON at byte %d", syntax.Offset)
+	case errors.As(err, &typ):
+		return "it is a JSON " + typ.Value
+	default:
+		return "it is not valid JSON"
+	}
+}
+
+// isHTTPURL reports whether raw is an absolute http(s) URL with a host.
+func isHTTPURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 // isBaseURL reports whether raw is an http(s) URL with a host and no path, query or user info.

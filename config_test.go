@@ -187,3 +187,123 @@ func TestLoadConfig_EachSourceNeedsItsOwnSecrets(t *testing.T) {
 		})
 	}
 }
+
+// testSecretARN is a Secrets Manager ARN with the random suffix, as create-secrets.sh makes it.
+const testSecretARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:streammatch/twitter-AbCdEf"
+
+func TestLoadConfig_SecretSources(t *testing.T) {
+	all := `{"CONSUMERKEY":"` + testSecretARN + `:CONSUMERKEY::","CONSUMERSECRETKEY":"` + testSecretARN + `:CONSUMERSECRETKEY::",` +
+		`"ACCESSTOKEN":"/streammatch/ACCESSTOKEN","ACCESSTOKENSECRET":"` + testSecretARN + `:ACCESSTOKENSECRET:AWSPREVIOUS:"}`
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantSet bool
+		want    map[string]string // name -> source
+	}{
+		{name: "absent", env: validEnv(), want: map[string]string{"CONSUMERKEY": "", "ACCESSTOKEN": ""}},
+		{name: "empty counts as absent", env: with(validEnv(), "SECRET_SOURCES", "  "), want: map[string]string{"CONSUMERKEY": ""}},
+		{name: "every secret", env: with(validEnv(), "SECRET_SOURCES", all), wantSet: true, want: map[string]string{
+			"CONSUMERKEY": testSecretARN + ":CONSUMERKEY::", "ACCESSTOKEN": "/streammatch/ACCESSTOKEN",
+			"ACCESSTOKENSECRET": testSecretARN + ":ACCESSTOKENSECRET:AWSPREVIOUS:"}},
+		{name: "an entry missing", env: with(validEnv(), "SECRET_SOURCES", `{"CONSUMERKEY":"`+testSecretARN+`"}`), wantSet: true,
+			want: map[string]string{"CONSUMERKEY": testSecretARN, "ACCESSTOKEN": ""}},
+		{name: "x", env: with(validEnv(), "SOURCE", "x", "X_BEARER_TOKEN", "xb", "SECRET_SOURCES", `{"X_BEARER_TOKEN":"`+testSecretARN+`:X_BEARER_TOKEN::"}`), wantSet: true,
+			want: map[string]string{"X_BEARER_TOKEN": testSecretARN + ":X_BEARER_TOKEN::"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := loadConfig(envOf(tt.env))
+			if err != nil {
+				t.Fatalf("loadConfig: %v", err)
+			}
+			if c.SecretSourcesSet != tt.wantSet {
+				t.Errorf("SecretSourcesSet: got %v, want %v", c.SecretSourcesSet, tt.wantSet)
+			}
+			if len(c.Secrets) != len(c.SecretNames) {
+				t.Fatalf("secrets: got %d, want one per name %v", len(c.Secrets), c.SecretNames)
+			}
+			for i, s := range c.Secrets {
+				if s.Name != c.SecretNames[i] {
+					t.Errorf("secrets[%d] = %s, want %s (the order of the names)", i, s.Name, c.SecretNames[i])
+				}
+				if want, ok := tt.want[s.Name]; ok && s.Source != want {
+					t.Errorf("source of %s: got %q, want %q", s.Name, s.Source, want)
+				}
+				if s.Source != "" && s.Ref.ID == "" {
+					t.Errorf("source of %s is not parsed: %+v", s.Name, s.Ref)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadConfig_RotationSettings(t *testing.T) {
+	tests := []struct {
+		name         string
+		env          map[string]string
+		wantInterval time.Duration
+		wantAction   string
+		wantMetadata string
+	}{
+		{name: "defaults", env: validEnv(), wantInterval: 5 * time.Minute, wantAction: "report"},
+		{name: "off", env: with(validEnv(), "ROTATION_CHECK_INTERVAL", "0"), wantInterval: 0, wantAction: "report"},
+		{name: "local run's 5s and exit", env: with(validEnv(), "ROTATION_CHECK_INTERVAL", "5s", "ROTATION_ACTION", "EXIT"), wantInterval: 5 * time.Second, wantAction: "exit"},
+		{name: "metadata endpoint", env: with(validEnv(), "ECS_CONTAINER_METADATA_URI_V4", "http://169.254.170.2/v4/abc"),
+			wantInterval: 5 * time.Minute, wantAction: "report", wantMetadata: "http://169.254.170.2/v4/abc"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := loadConfig(envOf(tt.env))
+			if err != nil {
+				t.Fatalf("loadConfig: %v", err)
+			}
+			if c.RotationCheckInterval != tt.wantInterval || c.RotationAction != tt.wantAction || c.MetadataURL != tt.wantMetadata {
+				t.Errorf("got interval %v action %q metadata %q, want %v %q %q", c.RotationCheckInterval, c.RotationAction, c.MetadataURL,
+					tt.wantInterval, tt.wantAction, tt.wantMetadata)
+			}
+		})
+	}
+}
+
+func TestLoadConfig_SecretLifecycleProblemsAtOnceWithoutValues(t *testing.T) {
+	// A value pasted where a reference belongs must not be printed back.
+	const pasted = "ck-SECRET-VALUE-1"
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{name: "not JSON", env: with(validEnv(), "SECRET_SOURCES", `{"CONSUMERKEY":`+pasted), want: []string{"SECRET_SOURCES is not a JSON object", "invalid JSON at byte"}},
+		{name: "not an object", env: with(validEnv(), "SECRET_SOURCES", `["`+pasted+`"]`), want: []string{"SECRET_SOURCES is not a JSON object", "a JSON array"}},
+		{name: "null", env: with(validEnv(), "SECRET_SOURCES", `null`), want: []string{"SECRET_SOURCES is not a JSON object", "it is null"}},
+		{name: "not a string", env: with(validEnv(), "SECRET_SOURCES", `{"CONSUMERKEY":12}`), want: []string{`SECRET_SOURCES entry "CONSUMERKEY" is not a JSON string (it is a JSON number)`}},
+		{name: "all at once", env: with(validEnv(),
+			"SECRET_SOURCES", `{"CONSUMERKEY":"`+pasted+` with spaces","X_BEARER_TOKEN":"`+testSecretARN+`","ACCESSTOKEN":"arn:aws:s3:::bucket"}`,
+			"ROTATION_CHECK_INTERVAL", "500ms", "ROTATION_ACTION", "restart", "ECS_CONTAINER_METADATA_URI_V4", "169.254.170.2/v4"),
+			want: []string{
+				`SECRET_SOURCES entry "CONSUMERKEY" is not a valueFrom`,
+				`SECRET_SOURCES entry "ACCESSTOKEN" is not a valueFrom`,
+				`SECRET_SOURCES has an entry "X_BEARER_TOKEN", which is not a secret of SOURCE twitter`,
+				`ROTATION_CHECK_INTERVAL "500ms" is not a duration of at least 1s`,
+				`ROTATION_ACTION "restart" is not known; want report`,
+				`ECS_CONTAINER_METADATA_URI_V4 "169.254.170.2/v4" is not an http URL`,
+			}},
+		{name: "negative interval", env: with(validEnv(), "ROTATION_CHECK_INTERVAL", "-5m"), want: []string{`ROTATION_CHECK_INTERVAL "-5m"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadConfig(envOf(tt.env))
+			if err == nil || !isConfigError(err) {
+				t.Fatalf("loadConfig: got %v, want a configuration error", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not mention %q:\n%v", w, err)
+				}
+			}
+			if strings.Contains(err.Error(), pasted) || strings.Contains(err.Error(), "SECRET-VALUE") {
+				t.Errorf("error quotes a value:\n%v", err)
+			}
+		})
+	}
+}

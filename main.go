@@ -65,7 +65,9 @@ matches to DynamoDB. Configuration comes from the environment (see README.md).
 Usage:
   streammatch [serve]              run the service (the default)
   streammatch healthcheck [-url U] exit 0 when /healthz answers 200 within 2s (container health check)
-  streammatch fingerprint NAME     read a secret value on stdin, print the fingerprint the page shows for NAME
+  streammatch fingerprint [-source VALUEFROM] NAME
+                                   read a secret value on stdin, print the fingerprint the page shows
+                                   for NAME injected from VALUEFROM (the source the page shows)
   streammatch version              print the version
   streammatch help                 print this help; every command also takes -h
 `

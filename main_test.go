@@ -37,7 +37,7 @@ func TestService_WritesMatchesFromSignedStreamToDynamoDB(t *testing.T) {
 		t.Errorf("secrets: got %d entries, want 4", len(st.Secrets))
 	}
 	for _, sec := range st.Secrets {
-		if got, w := sec.Fingerprint, fingerprint.Of(sec.Name, want[sec.Name]); got != w || !sec.Set {
+		if got, w := sec.Fingerprint, fingerprint.Of(sec.Name, "", want[sec.Name]); got != w || !sec.Set {
 			t.Errorf("fingerprint of %s: got %q (set %v), want %q", sec.Name, got, sec.Set, w)
 		}
 	}

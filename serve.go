@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"runtime/debug"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/streammatch/streammatch/fingerprint"
+	"github.com/streammatch/streammatch/rotation"
 	"github.com/streammatch/streammatch/store"
 	"github.com/streammatch/streammatch/stream"
 	"github.com/streammatch/streammatch/stream/mastodon"
@@ -51,7 +53,20 @@ func serve(ctx context.Context, args []string, lookupEnv func(string) (string, b
 		return &exitError{code: 2, err: err}
 	}
 	worker := stream.NewWorker(source, matcher, writer, logger)
-	status := newStatus(cfg, started, worker, writer)
+	// The drift check reads secret metadata with the task role, like the DynamoDB client: the
+	// same default chain, region and endpoint.
+	sm, err := rotation.NewClient(ctx, cfg.Region, cfg.EndpointURL)
+	if err != nil {
+		return fmt.Errorf("secrets manager client: %w", err)
+	}
+	drift := rotation.NewChecker(sm, rotation.Config{
+		Secrets:     cfg.Secrets,
+		Interval:    cfg.RotationCheckInterval,
+		MetadataURL: cfg.MetadataURL,
+		Logger:      logger,
+		NoSources:   !cfg.SecretSourcesSet,
+	})
+	status := newStatus(cfg, started, worker, writer, drift)
 	server, err := web.NewServer(web.Config{Addr: cfg.HTTPAddr, Logger: logger}, status)
 	if err != nil {
 		return fmt.Errorf("web server: %w", err)
@@ -60,10 +75,15 @@ func serve(ctx context.Context, args []string, lookupEnv func(string) (string, b
 	// The fingerprints use a deliberately slow KDF (about 20 ms and 7 MiB each), so they are
 	// computed once, in the background, after the server is up: readiness does not wait for
 	// them.
-	go status.setFingerprints(secretFingerprints(cfg.SecretNames, lookupEnv))
+	// (A closure: "go f(g())" would run g, the KDFs, before the goroutine starts.)
+	go func() {
+		status.setFingerprints(secretFingerprints(cfg.Secrets, lookupEnv))
+		debug.FreeOSMemory() // the KDFs' memory goes back to the OS once, at the end
+	}()
 
 	logger.Info("starting", "version", version, "source", cfg.Source, "table", cfg.Table,
-		"region", cfg.Region, "track_terms", len(cfg.Track), "http_addr", cfg.HTTPAddr)
+		"region", cfg.Region, "track_terms", len(cfg.Track), "http_addr", cfg.HTTPAddr,
+		"rotation_check_interval", cfg.RotationCheckInterval.String(), "rotation_action", cfg.RotationAction)
 
 	runCtx, stopReading := context.WithCancel(ctx)
 	defer stopReading()
@@ -102,6 +122,23 @@ func serve(ctx context.Context, args []string, lookupEnv func(string) (string, b
 		}
 		return nil
 	})
+	g.Go(func() error {
+		// The check ends with reading: once the stream stops, a rotation changes nothing.
+		return drift.Run(runCtx)
+	})
+	if cfg.RotationAction == "exit" {
+		g.Go(func() error {
+			select {
+			case <-drift.Rotated():
+				// Exactly the SIGTERM path: stop reading, drain the writer, exit 0. An ECS
+				// service then starts a task, which ECS gives the new secret values.
+				logger.Warn("shutting down: a secret was rotated", "rotation_action", cfg.RotationAction)
+				stopReading()
+			case <-runCtx.Done():
+			}
+			return nil
+		})
+	}
 	err = g.Wait()
 	c := status.Report().Counters
 	logger.Info("stopped", "received", c.Received, "matched", c.Matched, "written", c.Written,
@@ -138,18 +175,19 @@ func newSource(cfg config, logger *slog.Logger) (stream.Source, error) {
 }
 
 // secretFingerprints computes the page's fingerprint of each injected secret of the source, one
-// at a time.
-func secretFingerprints(names []string, lookupEnv func(string) (string, bool)) []web.SecretInfo {
-	out := make([]web.SecretInfo, 0, len(names))
-	for _, name := range names {
-		v, ok := lookupEnv(name)
-		info := web.SecretInfo{Name: name, Set: ok && v != ""}
+// at a time. The source is part of the salt (see fingerprint.Of).
+func secretFingerprints(secrets []rotation.Secret, lookupEnv func(string) (string, bool)) []web.SecretInfo {
+	out := make([]web.SecretInfo, 0, len(secrets))
+	for _, sec := range secrets {
+		v, ok := lookupEnv(sec.Name)
+		info := web.SecretInfo{Name: sec.Name, Source: sec.Source, Set: ok && v != ""}
 		if info.Set {
-			info.Fingerprint = fingerprint.Of(name, v)
-			// Each KDF's 7 MiB goes back to the OS before the next one starts, so that the
-			// fingerprints add one KDF's memory to the peak RSS, not one per secret: with four
-			// secrets the heap would otherwise grow to hold all four before a collection.
-			debug.FreeOSMemory()
+			info.Fingerprint = fingerprint.Of(sec.Name, sec.Source, v)
+			// Collect each KDF's 7 MiB before the next one starts, so that the fingerprints
+			// add one KDF's memory to the peak RSS, not one per secret: with four secrets the
+			// heap would otherwise grow to hold all four before a collection. (runtime.GC and
+			// not FreeOSMemory: returning the pages to the OS each time costs page faults.)
+			runtime.GC()
 		}
 		out = append(out, info)
 	}

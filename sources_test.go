@@ -161,7 +161,7 @@ func (r *sourceRun) items() map[string]string {
 func (r *sourceRun) checkSecretsAndLeaks(name string) {
 	r.t.Helper()
 	st := r.waitFor("the fingerprint", func(st sourceStatus) bool { return len(st.Secrets) == 1 && st.Secrets[0].Fingerprint != "" })
-	if st.Secrets[0].Name != name || !st.Secrets[0].Set || st.Secrets[0].Fingerprint != fingerprint.Of(name, sourceToken) {
+	if st.Secrets[0].Name != name || !st.Secrets[0].Set || st.Secrets[0].Fingerprint != fingerprint.Of(name, "", sourceToken) {
 		r.t.Errorf("secrets: got %+v, want only %s with its fingerprint", st.Secrets, name)
 	}
 	for where, text := range map[string]string{"stdout": r.stdout.String(), "stderr": r.stderr.String(), "pages": strings.Join(r.pages, "\n")} {

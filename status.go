@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/streammatch/streammatch/fingerprint"
+	"github.com/streammatch/streammatch/rotation"
 	"github.com/streammatch/streammatch/store"
 	"github.com/streammatch/streammatch/stream"
 	"github.com/streammatch/streammatch/web"
@@ -14,12 +16,14 @@ import (
 // writerDegradedFor is how long after a DynamoDB error the service reports itself degraded.
 const writerDegradedFor = time.Minute
 
-// status aggregates the worker's and the writer's state for the web server (web.Status).
+// status aggregates the worker's, the writer's and the drift check's state for the web server
+// (web.Status).
 type status struct {
 	cfg     config
 	started time.Time
 	worker  *stream.Worker
 	writer  *store.Writer
+	drift   *rotation.Checker
 
 	mu      sync.Mutex
 	secrets []web.SecretInfo
@@ -28,12 +32,12 @@ type status struct {
 
 var _ web.Status = (*status)(nil)
 
-func newStatus(cfg config, started time.Time, worker *stream.Worker, writer *store.Writer) *status {
-	s := &status{cfg: cfg, started: started, worker: worker, writer: writer, loops: map[string]string{}}
-	// Until the fingerprints are computed the page lists the source's secret names, set,
-	// without a fingerprint.
-	for _, name := range cfg.SecretNames {
-		s.secrets = append(s.secrets, web.SecretInfo{Name: name, Set: true})
+func newStatus(cfg config, started time.Time, worker *stream.Worker, writer *store.Writer, drift *rotation.Checker) *status {
+	s := &status{cfg: cfg, started: started, worker: worker, writer: writer, drift: drift, loops: map[string]string{}}
+	// Until the fingerprints are computed the page lists the source's secret names and
+	// sources, set, without a fingerprint.
+	for _, sec := range cfg.Secrets {
+		s.secrets = append(s.secrets, web.SecretInfo{Name: sec.Name, Source: sec.Source, Set: true})
 	}
 	return s
 }
@@ -84,6 +88,7 @@ func (s *status) Report() web.Report {
 	secretsCopy := append([]web.SecretInfo(nil), s.secrets...)
 	health := s.healthLocked(src, ws)
 	s.mu.Unlock()
+	s.addDrift(secretsCopy)
 
 	return web.Report{
 		Version:       version,
@@ -102,11 +107,35 @@ func (s *status) Report() web.Report {
 			Notices:         notices,
 			LimitMissed:     wc.LimitMissed,
 		},
-		QueueDepth: ws.Queued,
-		Secrets:    secretsCopy,
-		Track:      s.cfg.Track,
-		Table:      s.cfg.Table,
-		Region:     s.cfg.Region,
+		QueueDepth:        ws.Queued,
+		Secrets:           secretsCopy,
+		FingerprintFormat: fingerprint.Version,
+		Track:             s.cfg.Track,
+		Table:             s.cfg.Table,
+		Region:            s.cfg.Region,
+	}
+}
+
+// addDrift fills each secret's drift state from the checker. It does not touch health: a
+// rotated secret is a reason to restart the task, not a failure of this one, so /healthz stays
+// 200 and ECS does not replace the task behind the operator's back.
+func (s *status) addDrift(infos []web.SecretInfo) {
+	byName := map[string]rotation.Status{}
+	for _, st := range s.drift.Statuses() {
+		byName[st.Name] = st
+	}
+	for i := range infos {
+		st, ok := byName[infos[i].Name]
+		if !ok {
+			infos[i].State = web.SecretUnknown
+			continue
+		}
+		infos[i].Source = st.Source
+		infos[i].State = web.SecretState(st.State)
+		infos[i].Detail = st.Detail
+		infos[i].RotatedAt = st.RotatedAt
+		infos[i].TaskStartedAt = st.TaskStartedAt
+		infos[i].CheckedAt = st.CheckedAt
 	}
 }
 

@@ -360,6 +360,7 @@ func TestServer_StatusJSONShape(t *testing.T) {
 		"counters.received", "counters.matched", "counters.unmatched", "counters.written",
 		"counters.failed", "counters.skipped", "counters.skipped_by_reason",
 		"counters.failed_by_reason", "counters.notices", "counters.limit_missed",
+		"fingerprint_format",
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -383,7 +384,7 @@ func TestServer_StatusJSONShape(t *testing.T) {
 			}
 			for i, s := range secrets {
 				obj, _ := s.(map[string]any)
-				for _, key := range []string{"name", "set", "fingerprint"} {
+				for _, key := range []string{"name", "set", "fingerprint", "source", "state", "detail"} {
 					if _, ok := obj[key]; !ok {
 						t.Errorf("secrets[%d] lacks %q: %v", i, key, s)
 					}
@@ -415,13 +416,53 @@ func TestServer_StatusPageShowsReport(t *testing.T) {
 	s, _ := newTestServer(t, sampleStatus())
 	page := do(t, s, http.MethodGet, "/").Body.String()
 	for _, want := range []string{
-		"CONSUMERKEY", "fp2:a72e342e612680fc", "computing…", "missing",
+		"CONSUMERKEY", "fp3:c5f2cc364dab864b", "computing…", "missing",
 		"connected", "1,048,576", "twitterStream", "eu-west-1", "3d 4h 5m",
-		"gophercon", "@aws_news", "Touché", "streammatch fingerprint NAME",
+		"gophercon", "@aws_news", "Touché", "streammatch fingerprint -source SOURCE NAME",
+		// The audit: the source beside the fingerprint, the state and the rotation message.
+		"arn:aws:secretsmanager:us-east-1:123456789012:secret:streammatch/twitter-AbCdEf:CONSUMERKEY::",
+		"/streammatch/ACCESSTOKEN", "not given", "current", "unknown", "drift is not checked for SSM parameters",
+		`rotated at <time datetime="2026-03-14T09:16:53Z">2026-03-14 09:16:53 UTC</time>; this task started at <time datetime="2026-03-14T07:26:53Z">2026-03-14 07:26:53 UTC</time>; restart to pick it up`,
+		"Format <code>fp3</code>",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("status page lacks %q", want)
 		}
+	}
+}
+
+func TestServer_StatusJSONHasTheSecretAudit(t *testing.T) {
+	s, _ := newTestServer(t, sampleStatus())
+	var doc struct {
+		Secrets []map[string]any `json:"secrets"`
+	}
+	if err := json.Unmarshal(do(t, s, http.MethodGet, "/api/status").Body.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Secrets) != 4 {
+		t.Fatalf("secrets: got %d, want 4", len(doc.Secrets))
+	}
+	rotated, ssm := doc.Secrets[0], doc.Secrets[2]
+	want := map[string]any{
+		"source":          "arn:aws:secretsmanager:us-east-1:123456789012:secret:streammatch/twitter-AbCdEf:CONSUMERKEY::",
+		"state":           "rotated",
+		"rotated_at":      "2026-03-14T09:16:53Z",
+		"task_started_at": "2026-03-14T07:26:53Z",
+		"checked_at":      "2026-03-14T09:25:53Z",
+	}
+	for k, v := range want {
+		if rotated[k] != v {
+			t.Errorf("secrets[0].%s = %v, want %v", k, rotated[k], v)
+		}
+	}
+	// The times are left out when there are none, not sent as year 1.
+	for _, k := range []string{"rotated_at", "task_started_at", "checked_at"} {
+		if _, ok := ssm[k]; ok {
+			t.Errorf("secrets[2] (never checked) has %s = %v, want it absent", k, ssm[k])
+		}
+	}
+	if ssm["state"] != "unknown" || ssm["source"] != "/streammatch/ACCESSTOKEN" {
+		t.Errorf("secrets[2]: got %v, want unknown from /streammatch/ACCESSTOKEN", ssm)
 	}
 }
 

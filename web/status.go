@@ -48,6 +48,9 @@ type Report struct {
 	// QueueDepth is how many matches wait for the store writer.
 	QueueDepth int          `json:"queue_depth"`
 	Secrets    []SecretInfo `json:"secrets"`
+	// FingerprintFormat names the fingerprints' format version, e.g. "fp3" (each fingerprint
+	// also starts with it), so that an operator knows which `streammatch fingerprint` to use.
+	FingerprintFormat string `json:"fingerprint_format"`
 	// Track is the configured track phrases, as given.
 	Track  []string `json:"track"`
 	Table  string   `json:"table"`
@@ -75,14 +78,43 @@ type Counters struct {
 	LimitMissed int64 `json:"limit_missed"`
 }
 
-// SecretInfo says whether a secret was injected and shows its fingerprint, never its value.
+// SecretState is what the drift check knows about one injected secret.
+type SecretState string
+
+// The secret states. A rotated secret still answers 200 on /healthz: the task runs fine on the
+// value it has, and whether to replace it is the operator's call (or ROTATION_ACTION=exit's).
+const (
+	// SecretCurrent: the version the reference resolves to existed before the task started.
+	SecretCurrent SecretState = "current"
+	// SecretRotated: the reference now resolves to a version the task cannot hold.
+	SecretRotated SecretState = "rotated"
+	// SecretUnknown: the check cannot tell; Detail says why.
+	SecretUnknown SecretState = "unknown"
+)
+
+// SecretInfo says whether a secret was injected, where it came from and whether that is still
+// the current version, and shows its fingerprint, never its value.
 type SecretInfo struct {
 	// Name is the environment variable, e.g. "CONSUMERKEY".
 	Name string `json:"name"`
 	Set  bool   `json:"set"`
-	// Fingerprint is fingerprint.Of(Name, value), or "" while it is still being computed
-	// (argon2id takes a moment, and start-up does not wait for it) or when the secret is not set.
+	// Fingerprint is fingerprint.Of(Name, Source, value), or "" while it is still being
+	// computed (argon2id takes a moment, and start-up does not wait for it) or when the secret
+	// is not set.
 	Fingerprint string `json:"fingerprint"`
+	// Source is the exact valueFrom the secret was injected from (a Secrets Manager ARN with
+	// its JSON key, stage and version fields, or an SSM parameter name or ARN), "" when the
+	// task does not say (SECRET_SOURCES). It is a reference, never a value.
+	Source string `json:"source"`
+	// State is current, rotated or unknown; Detail says why in one line.
+	State  SecretState `json:"state"`
+	Detail string      `json:"detail"`
+	// RotatedAt is when the referenced version changed; set only when State is rotated.
+	RotatedAt time.Time `json:"rotated_at,omitzero"`
+	// TaskStartedAt is when this task's container started, from the task metadata endpoint.
+	TaskStartedAt time.Time `json:"task_started_at,omitzero"`
+	// CheckedAt is when the secret's metadata was last read.
+	CheckedAt time.Time `json:"checked_at,omitzero"`
 }
 
 // MatchView is a stored match as the page and /api/matches show it.

@@ -55,6 +55,7 @@ var templateFuncs = template.FuncMap{
 	"tweetURL":    tweetURL,
 	"healthClass": healthClass,
 	"stateClass":  stateClass,
+	"secretClass": secretClass,
 	"join":        strings.Join,
 }
 
@@ -212,6 +213,18 @@ func stateClass(s stream.State) string {
 		return "warn"
 	case stream.StateStalled, stream.StateRejected:
 		return "bad"
+	default:
+		return "muted"
+	}
+}
+
+// secretClass maps a secret's drift state to one of a fixed set of CSS classes.
+func secretClass(s SecretState) string {
+	switch s {
+	case SecretCurrent:
+		return "good"
+	case SecretRotated:
+		return "warn"
 	default:
 		return "muted"
 	}
