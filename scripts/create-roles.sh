@@ -10,8 +10,13 @@
 # nothing useful.
 #
 # The task role is what the application's AWS SDK uses at run time: dynamodb:BatchWriteItem and
-# dynamodb:PutItem on exactly this table, and nothing on secrets, so code running in the
-# container cannot read the credentials back through the API.
+# dynamodb:PutItem on exactly this table (inline policy dynamodb-write), and nothing that returns
+# a secret value, so code running in the container cannot read the credentials back through the
+# API. With SECRET_STORE=secretsmanager it may also describe the one secret (inline policy
+# secrets-describe: secretsmanager:DescribeSecret and ListSecretVersionIds on the secret's ARN,
+# metadata only), so that the service can tell when the secret was rotated after the task
+# started. SSM gets no such grant: ssm:DescribeParameters cannot be limited to a parameter
+# (its Resource must be "*"), so it would show the task every parameter name in the region.
 #
 # Both trust ecs-tasks.amazonaws.com only for this account (aws:SourceAccount), which stops
 # another account's tasks from using the roles (the confused-deputy problem).
@@ -22,7 +27,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # The documents are the templates in scripts/policies/: trust-ecs-tasks.json for both roles;
 # execution-pull-logs.json, then execution-secretsmanager.json or execution-ssm.json, then
 # execution-kms.json when KMS_KEY_ARN is set, merged into the execution role's one inline
-# policy; task-dynamodb.json for the task role. `go run ./local` renders the same files
+# policy; task-dynamodb.json and, for Secrets Manager, task-secrets-describe.json for the task
+# role, as two inline policies. `go run ./local` renders the same files
 # (through scripts.Policy in scripts/policies.go), so what the least-privilege tests prove
 # holds for both.
 POLICIES_DIR=$SCRIPTS_DIR/policies
@@ -100,6 +106,30 @@ write_task_policy() {
 	render_policy task-dynamodb "$1" TABLE_ARN="$TABLE_ARN"
 }
 
+# TASK_DESCRIBE_POLICY is the task role's second inline policy: the drift check's metadata
+# reads on the Secrets Manager secret.
+readonly TASK_DESCRIBE_POLICY=secrets-describe
+
+# set_task_describe_policy puts the drift permission on the task role with
+# SECRET_STORE=secretsmanager, and removes it otherwise (a deployment that moved to SSM keeps
+# no grant on the secret it no longer uses).
+set_task_describe_policy() {
+	local file=$WORKDIR/task-describe-policy.json
+	if [[ $SECRET_STORE == secretsmanager ]]; then
+		# write_execution_policy has found SECRET_ARN already.
+		render_policy task-secrets-describe "$file" SECRET_ARN="$SECRET_ARN"
+		aws_do iam put-role-policy --role-name "$TASK_ROLE" --policy-name "$TASK_DESCRIBE_POLICY" \
+			--policy-document "file://$file"
+		log "role $TASK_ROLE: inline policy $TASK_DESCRIBE_POLICY set (DescribeSecret and ListSecretVersionIds on $SECRET_ARN: metadata, never the value)"
+		return
+	fi
+	if aws_get iam get-role-policy --role-name "$TASK_ROLE" --policy-name "$TASK_DESCRIBE_POLICY" \
+		--query PolicyName --output text; then
+		aws_do iam delete-role-policy --role-name "$TASK_ROLE" --policy-name "$TASK_DESCRIBE_POLICY"
+		did "role $TASK_ROLE: removed inline policy $TASK_DESCRIBE_POLICY (SECRET_STORE=ssm has no drift permission)"
+	fi
+}
+
 # ensure_role creates the role when it is absent and otherwise brings its trust policy up to
 # date; then it sets the one inline policy. Both calls replace what is there, so running them
 # again with the same documents changes nothing.
@@ -126,6 +156,7 @@ main() {
 	write_task_policy "$WORKDIR/task-policy.json"
 	ensure_role "$EXECUTION_ROLE" pull-logs-secrets "$WORKDIR/execution-policy.json"
 	ensure_role "$TASK_ROLE" dynamodb-write "$WORKDIR/task-policy.json"
+	set_task_describe_policy
 }
 
 main "$@"

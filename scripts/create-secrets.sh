@@ -10,40 +10,11 @@
 # not echo. They reach the AWS CLI only as file:// paths to a mode-600 file that is deleted when
 # the script ends, never as arguments (argv is readable by every user through ps and /proc).
 #
-# An existing secret is reused as it is; UPDATE_SECRETS=1 writes new values (rotation: see the
-# README for starting a task that reads them).
+# An existing secret is reused as it is; UPDATE_SECRETS=1 writes new values. To rotate, use
+# scripts/rotate-secret.sh, which writes them this way and then replaces the running task.
 set -euo pipefail
 # shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-
-# The values live in SECRET_VALUE_<KEY> shell variables (not an associative array, which
-# macOS's bash 3.2 lacks); set_value and value_of hide that.
-set_value() { printf -v "SECRET_VALUE_$1" '%s' "$2"; }
-value_of() {
-	local name=SECRET_VALUE_$1
-	printf '%s' "${!name:-}"
-}
-
-# read_secrets_file sets the values from a dotenv file: KEY=value, optional `export `,
-# optional matching quotes, # comments. Other keys are ignored; values are never printed.
-read_secrets_file() {
-	local file=$1 line key value n=0
-	[[ -r $file ]] || die "SECRETS_FILE=$file is not a readable file"
-	while IFS= read -r line || [[ -n $line ]]; do
-		n=$((n + 1))
-		line=${line%$'\r'}
-		[[ $line =~ ^[[:space:]]*(#|$) ]] && continue
-		line=${line#export }
-		[[ $line == *=* ]] || die "$file line $n: want KEY=value"
-		key=${line%%=*}
-		key=${key//[[:space:]]/}
-		value=${line#*=}
-		if [[ $value =~ ^\"(.*)\"$ || $value =~ ^\'(.*)\'$ ]]; then
-			value=${BASH_REMATCH[1]}
-		fi
-		if contains_word "$key" "${SECRET_KEYS[*]}"; then set_value "$key" "$value"; fi
-	done <"$file"
-}
 
 prompt_secrets() {
 	local key value
@@ -68,12 +39,7 @@ load_secrets() {
 	else
 		die "no SECRETS_FILE and no terminal to prompt on: write the four keys (${SECRET_KEYS[*]}) as KEY=value lines to a mode-600 file and set SECRETS_FILE to it"
 	fi
-	local key missing=""
-	for key in "${SECRET_KEYS[@]}"; do
-		[[ -n $(value_of "$key") ]] || missing+=" $key"
-		[[ $(value_of "$key") != *[[:cntrl:]]* ]] || die "$key contains a control character"
-	done
-	[[ -z $missing ]] || die "missing or empty in ${SECRETS_FILE:-the prompt}:$missing"
+	check_secret_values "${SECRETS_FILE:-the prompt}"
 }
 
 # write_json_payload writes the four values as one JSON object to the private file
@@ -103,7 +69,7 @@ store_in_secrets_manager() {
 		write_json_payload
 		aws_do secretsmanager put-secret-value --secret-id "$SECRET_ARN" \
 			--secret-string "file://$WORKDIR/secret.json" --query VersionId --output text
-		log "secret $SECRET_NAME: new version $AWS_OUT; running tasks keep the old values until replaced (FORCE_NEW_TASK=1 scripts/run-task.sh)"
+		log "secret $SECRET_NAME: new version $AWS_OUT; running tasks keep the old values until replaced (scripts/rotate-secret.sh rotates and replaces them)"
 		return
 	fi
 	if [[ -n $SECRET_ARN ]] && ! is_dry_run; then

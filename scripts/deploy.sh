@@ -3,7 +3,12 @@
 # and reuses what exists, so running this again changes nothing unless an input changed (a new
 # commit, a new FILTER); then it registers a new revision and replaces the task.
 #
+# MODE=task (default) ends with run-task.sh: one task, started once, as the blog does.
+# MODE=service ends with create-service.sh instead: an ECS service that keeps one task running
+# and rolls it stop-before-start (see that script for why).
+#
 #   SECRETS_FILE=twitter.env scripts/deploy.sh
+#   MODE=service SECRETS_FILE=twitter.env scripts/deploy.sh
 #   DRY_RUN=1 scripts/deploy.sh           # print the AWS calls only
 #   IMAGE=URI scripts/deploy.sh           # deploy a given image, no build
 #
@@ -12,15 +17,15 @@ set -euo pipefail
 # shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-readonly STEPS=(create-secrets create-table create-roles create-log-group build-push create-cluster register-taskdef run-task)
-
 main() {
 	lib_init
-	local start=$SECONDS name
+	local start=$SECONDS name last=run-task
+	[[ $MODE == service ]] && last=create-service
+	local steps=(create-secrets create-table create-roles create-log-group build-push create-cluster register-taskdef "$last")
 	# The steps run as their own processes with the account id already known, so each one can
 	# also be run alone and none repeats sts get-caller-identity.
-	export AWS_ACCOUNT_ID AWS_REGION
-	for name in "${STEPS[@]}"; do
+	export AWS_ACCOUNT_ID AWS_REGION MODE
+	for name in "${steps[@]}"; do
 		if [[ $name == register-taskdef ]]; then
 			# register-taskdef prints the revision ARN on stdout for callers; here the log says it.
 			bash "$SCRIPTS_DIR/$name.sh" >/dev/null || die "step $name failed (fix it and run scripts/deploy.sh again: finished steps are reused)"
@@ -28,7 +33,7 @@ main() {
 			bash "$SCRIPTS_DIR/$name.sh" || die "step $name failed (fix it and run scripts/deploy.sh again: finished steps are reused)"
 		fi
 	done
-	log "deployed in $((SECONDS - start))s; scripts/status.sh shows the task, scripts/logs.sh its logs, scripts/teardown.sh removes it all"
+	log "deployed ($MODE mode) in $((SECONDS - start))s; scripts/status.sh shows the task, scripts/logs.sh its logs, scripts/rotate-secret.sh rotates the credentials, scripts/teardown.sh removes it all"
 }
 
 main "$@"

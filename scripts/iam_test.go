@@ -2,8 +2,9 @@ package scripts_test
 
 // Least privilege, proved against moto_server with IAM enforcement on: the two roles are
 // created by scripts/create-roles.sh itself, so the policies tested are the ones a deployment
-// gets. With the task role's credentials the app can write to its table and cannot read the
-// secret; with the execution role's, ECS can read the secret and cannot write to the table.
+// gets. With the task role's credentials the app can write to its table and describe the
+// secret (the rotation drift check: metadata only) and cannot read the secret's value; with the
+// execution role's, ECS can read the secret and cannot write to the table or describe it.
 //
 // The documents come from the templates in scripts/policies/, and the test first checks that
 // IAM holds exactly their rendering (scripts.Policy). `go run ./local` provisions its roles
@@ -13,6 +14,7 @@ package scripts_test
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/url"
 	"os"
 	"os/exec"
@@ -94,32 +96,41 @@ func TestRoles_LeastPrivilegeUnderIAMEnforcement(t *testing.T) {
 		t.Fatalf("scripts/create-roles.sh: %v\n%s", err, out)
 	}
 
-	// What the script granted, read back from IAM: exact resources, nothing more.
+	// What the script granted, read back from IAM: exact resources, nothing more. A role's
+	// policyDocument here is the statements of all its inline policies.
 	iamc := iam.NewFromConfig(admin)
 	policies := map[string]policyDocument{}
 	rendered := renderedRolePolicies(t, secretARN, tableARN)
 	for _, role := range []string{executionRole, taskRole} {
 		names, err := iamc.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: aws.String(role)})
-		if err != nil || len(names.PolicyNames) != 1 {
-			t.Fatalf("role %s: inline policies %v, err %v; want exactly one", role, names, err)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(names.PolicyNames)
+		if want := slices.Sorted(maps.Keys(rendered[role])); !slices.Equal(names.PolicyNames, want) {
+			t.Fatalf("role %s: inline policies %v; want exactly %v", role, names.PolicyNames, want)
 		}
 		attached, err := iamc.ListAttachedRolePolicies(ctx, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String(role)})
 		if err != nil || len(attached.AttachedPolicies) != 0 {
 			t.Errorf("role %s: attached managed policies %v (err %v), want none", role, attached, err)
 		}
-		got, err := iamc.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(role), PolicyName: aws.String(names.PolicyNames[0])})
-		if err != nil {
-			t.Fatal(err)
+		var all policyDocument
+		for _, name := range names.PolicyNames {
+			got, err := iamc.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(role), PolicyName: aws.String(name)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			doc, _ := url.QueryUnescape(aws.ToString(got.PolicyDocument))
+			if g, w := normalJSON(t, doc), normalJSON(t, rendered[role][name]); g != w {
+				t.Errorf("role %s policy %s: IAM holds\n%s\nwant the rendering of scripts/policies/\n%s", role, name, g, w)
+			}
+			var p policyDocument
+			if err := json.Unmarshal([]byte(doc), &p); err != nil {
+				t.Fatalf("role %s policy %s: %v\n%s", role, name, err, doc)
+			}
+			all.Statement = append(all.Statement, p.Statement...)
 		}
-		doc, _ := url.QueryUnescape(aws.ToString(got.PolicyDocument))
-		if g, w := normalJSON(t, doc), normalJSON(t, rendered[role]); g != w {
-			t.Errorf("role %s: IAM holds\n%s\nwant the rendering of scripts/policies/\n%s", role, g, w)
-		}
-		var p policyDocument
-		if err := json.Unmarshal([]byte(doc), &p); err != nil {
-			t.Fatalf("role %s policy: %v\n%s", role, err, doc)
-		}
-		policies[role] = p
+		policies[role] = all
 	}
 	grants := func(p policyDocument) map[string][]string {
 		out := map[string][]string{}
@@ -134,9 +145,20 @@ func TestRoles_LeastPrivilegeUnderIAMEnforcement(t *testing.T) {
 		return out
 	}
 	taskGrants, execGrants := grants(policies[taskRole]), grants(policies[executionRole])
+	describe := []string{"secretsmanager:DescribeSecret", "secretsmanager:ListSecretVersionIds"}
 	for action, res := range taskGrants {
-		if !strings.HasPrefix(action, "dynamodb:") || !slices.Equal(res, []string{tableARN}) {
-			t.Errorf("task role grants %s on %v; want only DynamoDB writes on %s", action, res, tableARN)
+		switch {
+		case slices.Contains(describe, action):
+			if !slices.Equal(res, []string{secretARN}) {
+				t.Errorf("task role grants %s on %v; want exactly the secret %s", action, res, secretARN)
+			}
+		case !strings.HasPrefix(action, "dynamodb:") || !slices.Equal(res, []string{tableARN}):
+			t.Errorf("task role grants %s on %v; want only DynamoDB writes on %s and the secret's metadata", action, res, tableARN)
+		}
+	}
+	for _, action := range describe {
+		if len(taskGrants[action]) == 0 {
+			t.Errorf("task role does not grant %s (the rotation drift check): %v", action, taskGrants)
 		}
 	}
 	if len(taskGrants["dynamodb:BatchWriteItem"]) == 0 {
@@ -213,11 +235,36 @@ func TestRoles_LeastPrivilegeUnderIAMEnforcement(t *testing.T) {
 		{taskRole, false, true, false},
 		{executionRole, true, false, true},
 	}
+	// Whoever may describe the secret: the task role, for the drift check. The execution role
+	// only reads the value at task start.
+	canDescribe := map[string]bool{taskRole: true, executionRole: false}
 	for _, tc := range tests {
 		t.Run(tc.role, func(t *testing.T) {
 			cfg := roleCfg[tc.role]
 			_, err := secretsmanager.NewFromConfig(cfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(secretARN)})
 			mototest.CheckAllowed(t, "secretsmanager:GetSecretValue on the secret", err, tc.canReadSecret)
+
+			sm := secretsmanager.NewFromConfig(cfg)
+			described, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(secretARN)})
+			mototest.CheckAllowed(t, "secretsmanager:DescribeSecret on the secret", err, canDescribe[tc.role])
+			versions, err := sm.ListSecretVersionIds(ctx, &secretsmanager.ListSecretVersionIdsInput{SecretId: aws.String(secretARN)})
+			mototest.CheckAllowed(t, "secretsmanager:ListSecretVersionIds on the secret", err, canDescribe[tc.role])
+			if canDescribe[tc.role] && err == nil {
+				// What the drift check reads: which version holds AWSCURRENT, and when it was made.
+				current := ""
+				for id, stages := range described.VersionIdsToStages {
+					if slices.Contains(stages, "AWSCURRENT") {
+						current = id
+					}
+				}
+				found := false
+				for _, v := range versions.Versions {
+					found = found || (aws.ToString(v.VersionId) == current && v.CreatedDate != nil)
+				}
+				if current == "" || !found {
+					t.Errorf("DescribeSecret stages %v and ListSecretVersionIds %d versions: want AWSCURRENT's version with its CreatedDate", described.VersionIdsToStages, len(versions.Versions))
+				}
+			}
 
 			_, err = dynamodb.NewFromConfig(cfg).BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
 				RequestItems: map[string][]types.WriteRequest{"twitterStream": {{PutRequest: &types.PutRequest{Item: map[string]types.AttributeValue{
@@ -247,10 +294,10 @@ func TestRoles_LeastPrivilegeUnderIAMEnforcement(t *testing.T) {
 	}
 }
 
-// renderedRolePolicies renders, from scripts/policies/, the inline policy create-roles.sh
-// should have put on each role with SECRET_STORE=secretsmanager, no KMS_KEY_ARN and the
-// account's own ECR repository.
-func renderedRolePolicies(t *testing.T, secretARN, tableARN string) map[string]string {
+// renderedRolePolicies renders, from scripts/policies/, the inline policies create-roles.sh
+// should have put on each role (role -> policy name -> document) with
+// SECRET_STORE=secretsmanager, no KMS_KEY_ARN and the account's own ECR repository.
+func renderedRolePolicies(t *testing.T, secretARN, tableARN string) map[string]map[string]string {
 	t.Helper()
 	const prefix = ":" + mototest.Region + ":" + motoAccount + ":"
 	vars := map[string]string{
@@ -260,7 +307,7 @@ func renderedRolePolicies(t *testing.T, secretARN, tableARN string) map[string]s
 		"TABLE_ARN":      tableARN,
 	}
 	var parts []string
-	for _, name := range []string{"execution-pull-logs", "execution-secretsmanager", "task-dynamodb"} {
+	for _, name := range []string{"execution-pull-logs", "execution-secretsmanager", "task-dynamodb", "task-secrets-describe"} {
 		doc, err := scripts.Policy(name, vars)
 		if err != nil {
 			t.Fatal(err)
@@ -271,7 +318,10 @@ func renderedRolePolicies(t *testing.T, secretARN, tableARN string) map[string]s
 	if err != nil {
 		t.Fatal(err)
 	}
-	return map[string]string{executionRole: execution, taskRole: parts[2]}
+	return map[string]map[string]string{
+		executionRole: {"pull-logs-secrets": execution},
+		taskRole:      {"dynamodb-write": parts[2], "secrets-describe": parts[3]},
+	}
 }
 
 // iamSecretValues are the stored secret values.

@@ -4,20 +4,29 @@
 #
 # Settings (environment, with defaults):
 #   AWS_REGION          region (else AWS_DEFAULT_REGION, else `aws configure get region`)
-#   APP_NAME            streammatch: names the task definition family, the cluster, the ECR
-#                       repository, the log group /ecs/$APP_NAME, both roles and the secret
+#   APP_NAME            streammatch: names the task definition family, the cluster, the ECS
+#                       service (MODE=service), the ECR repository, the log group
+#                       /ecs/$APP_NAME, both roles and the secret
 #   TABLE_NAME          twitterStream, the DynamoDB table (the blog's name)
 #   SECRET_STORE        secretsmanager (one JSON secret $APP_NAME/twitter) or ssm (four
-#                       SecureString parameters /$APP_NAME/twitter/KEY)
-#   SECRETS_FILE        dotenv file with the four credentials (else a no-echo prompt on a TTY)
+#                       SecureString parameters /$APP_NAME/twitter/KEY); with secretsmanager
+#                       the task role may also describe the secret (the rotation drift check)
+#   SECRETS_FILE        dotenv file with the four credentials (else a no-echo prompt on a TTY);
+#                       rotate-secret.sh requires it and writes its values as the new ones
 #   KMS_KEY_ARN         customer-managed key for the secret; adds kms:Decrypt on that key only
 #   FILTER, SOURCE      the task's FILTER (track phrases) and SOURCE
 #   IMAGE               deploy this image URI; skips build and push
 #   REGISTRY            push to this registry host instead of the account's ECR
 #   CONTAINER_CLI       docker (default) or podman
 #   CPU_ARCHITECTURE    X86_64 (default) or ARM64: the task's runtimePlatform and build platform
-#   SUBNETS, SECURITY_GROUP   network for run-task (default: the default VPC)
+#   MODE                task (default: deploy.sh ends with run-task.sh, one task started once)
+#                       or service (deploy.sh ends with create-service.sh: an ECS service of one
+#                       task, replaced when it stops, rolled with stop-before-start)
+#   SUBNETS, SECURITY_GROUP   network for run-task and create-service (default: the default VPC)
 #   ALLOW_CIDR          open port 8080 of the created security group to this CIDR (e.g. your /32)
+#   FORCE_NEW_TASK=1    run-task.sh replaces a task that already runs the current revision
+#   FORCE_NEW_DEPLOYMENT=1  create-service.sh starts a new deployment of an up-to-date service
+#   DEPLOY_TIMEOUT      seconds create-service.sh waits for a deployment to finish (900)
 #   DRY_RUN=1           print the AWS calls instead of making them
 #   AWS_ENDPOINT_URL    passed to every call as --endpoint-url (older CLIs ignore the variable)
 
@@ -37,6 +46,7 @@ REPO_ROOT=$(dirname "$SCRIPTS_DIR")
 APP_NAME=${APP_NAME:-streammatch}
 TABLE_NAME=${TABLE_NAME:-twitterStream}
 SECRET_STORE=${SECRET_STORE:-secretsmanager}
+MODE=${MODE:-task}
 FILTER=${FILTER:-Cloud Computing}
 SOURCE=${SOURCE:-twitter}
 CONTAINER_CLI=${CONTAINER_CLI:-docker}
@@ -47,6 +57,7 @@ DRY_RUN=${DRY_RUN:-0}
 SECRET_NAME=$APP_NAME/twitter
 SSM_PREFIX=/$APP_NAME/twitter
 CLUSTER=$APP_NAME
+SERVICE=$APP_NAME
 REPOSITORY=$APP_NAME
 LOG_GROUP=/ecs/$APP_NAME
 EXECUTION_ROLE=$APP_NAME-execution-role
@@ -83,6 +94,7 @@ lib_init() {
 		die "APP_NAME=$APP_NAME: use 1-31 lowercase letters, digits and hyphens, starting with a letter (it names ECR, IAM and ECS resources)"
 	[[ $SECRET_STORE == secretsmanager || $SECRET_STORE == ssm ]] ||
 		die "SECRET_STORE=$SECRET_STORE: want secretsmanager or ssm"
+	[[ $MODE == task || $MODE == service ]] || die "MODE=$MODE: want task or service"
 	[[ $CPU_ARCHITECTURE == X86_64 || $CPU_ARCHITECTURE == ARM64 ]] ||
 		die "CPU_ARCHITECTURE=$CPU_ARCHITECTURE: want X86_64 or ARM64"
 	[[ $DRY_RUN == 0 || $DRY_RUN == 1 ]] || die "DRY_RUN=$DRY_RUN: want 0 or 1"
@@ -313,4 +325,123 @@ default_vpc() {
 		return 1
 	fi
 	VPC_ID=$AWS_OUT
+}
+
+# The values of SECRETS_FILE live in SECRET_VALUE_<KEY> shell variables (not an associative
+# array, which macOS's bash 3.2 lacks); set_value and value_of hide that. They reach a command
+# only through printf (a builtin) into a pipe or a mode-600 file, never through argv.
+set_value() { printf -v "SECRET_VALUE_$1" '%s' "$2"; }
+value_of() {
+	local name=SECRET_VALUE_$1
+	printf '%s' "${!name:-}"
+}
+
+# read_secrets_file sets the values from a dotenv file: KEY=value, optional `export `,
+# optional matching quotes, # comments. Other keys are ignored; values are never printed.
+read_secrets_file() {
+	local file=$1 line key value n=0
+	[[ -r $file ]] || die "SECRETS_FILE=$file is not a readable file"
+	while IFS= read -r line || [[ -n $line ]]; do
+		n=$((n + 1))
+		line=${line%$'\r'}
+		[[ $line =~ ^[[:space:]]*(#|$) ]] && continue
+		line=${line#export }
+		[[ $line == *=* ]] || die "$file line $n: want KEY=value"
+		key=${line%%=*}
+		key=${key//[[:space:]]/}
+		value=${line#*=}
+		if [[ $value =~ ^\"(.*)\"$ || $value =~ ^\'(.*)\'$ ]]; then
+			value=${BASH_REMATCH[1]}
+		fi
+		if contains_word "$key" "${SECRET_KEYS[*]}"; then set_value "$key" "$value"; fi
+	done <"$file"
+}
+
+# check_secret_values stops the script when a key is missing or empty, or holds a control
+# character; $1 says where the values came from.
+check_secret_values() {
+	local key missing=""
+	for key in "${SECRET_KEYS[@]}"; do
+		[[ -n $(value_of "$key") ]] || missing+=" $key"
+		[[ $(value_of "$key") != *[[:cntrl:]]* ]] || die "$key contains a control character"
+	done
+	[[ -z $missing ]] || die "missing or empty in $1:$missing"
+}
+
+# service_get reports whether the ECS service $SERVICE exists and is ACTIVE (a deleted one
+# stays visible as INACTIVE for a while, and one being deleted is DRAINING). It leaves the
+# service's task definition ARN and desired count in SERVICE_TASKDEF and SERVICE_DESIRED.
+service_get() {
+	SERVICE_TASKDEF="" SERVICE_DESIRED=""
+	aws_get ecs describe-services --cluster "$CLUSTER" --services "$SERVICE" \
+		--query "services[?status=='ACTIVE'] | [0].[taskDefinition, desiredCount]" --output text || return 1
+	[[ -n $AWS_OUT ]] || return 1
+	read -r SERVICE_TASKDEF SERVICE_DESIRED <<<"$AWS_OUT"
+}
+
+# network sets SUBNET_LIST and SG_ID, the awsvpc network of the task (run-task.sh) or the
+# service (create-service.sh): SUBNETS (comma-separated) and SECURITY_GROUP, or else the default
+# VPC's default subnets and a security group $SECURITY_GROUP_NAME made here (egress only;
+# ALLOW_CIDR opens port 8080 to that range).
+network() {
+	if [[ -n ${SUBNETS:-} ]]; then
+		SUBNET_LIST=$SUBNETS
+	else
+		default_vpc || die "no default VPC in $AWS_REGION: set SUBNETS=subnet-a,subnet-b and SECURITY_GROUP=sg-..."
+		if aws_get ec2 describe-subnets --filters "Name=vpc-id,Values=$VPC_ID" Name=default-for-az,Values=true \
+			--query 'Subnets[].SubnetId' --output text && [[ -n $AWS_OUT ]]; then
+			SUBNET_LIST=$(tr -s '[:space:]' ',' <<<"$AWS_OUT")
+			SUBNET_LIST=${SUBNET_LIST%,}
+		elif is_dry_run; then
+			SUBNET_LIST=subnet-DEFAULT
+		else
+			die "the default VPC $VPC_ID has no default subnets: set SUBNETS"
+		fi
+	fi
+	if [[ -n ${SECURITY_GROUP:-} ]]; then
+		SG_ID=$SECURITY_GROUP
+		return
+	fi
+	default_vpc || die "no default VPC in $AWS_REGION: set SECURITY_GROUP"
+	if aws_get ec2 describe-security-groups \
+		--filters "Name=vpc-id,Values=$VPC_ID" "Name=group-name,Values=$SECURITY_GROUP_NAME" \
+		--query 'SecurityGroups[0].GroupId' --output text && [[ -n $AWS_OUT ]]; then
+		SG_ID=$AWS_OUT
+		log "security group $SECURITY_GROUP_NAME exists, reusing it ($SG_ID)"
+	else
+		aws_do ec2 create-security-group --group-name "$SECURITY_GROUP_NAME" --vpc-id "$VPC_ID" \
+			--description "$APP_NAME Fargate task: outbound only unless ALLOW_CIDR was given" \
+			--query GroupId --output text
+		SG_ID=${AWS_OUT:-sg-NEW}
+		did "created security group $SECURITY_GROUP_NAME ($SG_ID)"
+	fi
+	if [[ -n ${ALLOW_CIDR:-} ]]; then
+		if ! aws_try ec2 authorize-security-group-ingress --group-id "$SG_ID" \
+			--protocol tcp --port 8080 --cidr "$ALLOW_CIDR"; then
+			grep -q 'Duplicate' "$WORKDIR/err" || {
+				cat "$WORKDIR/err" >&2
+				die "opening port 8080 to $ALLOW_CIDR failed"
+			}
+			log "port 8080 is already open to $ALLOW_CIDR"
+		fi
+	fi
+}
+
+# awsvpc_configuration prints the --network-configuration value for SUBNET_LIST and SG_ID. The
+# task gets a public IP so that it reaches the stream and AWS without a NAT gateway.
+awsvpc_configuration() {
+	printf 'awsvpcConfiguration={subnets=[%s],securityGroups=[%s],assignPublicIp=ENABLED}\n' "$SUBNET_LIST" "$SG_ID"
+}
+
+# task_url prints http://PUBLIC_IP:8080/ for the task $1, or nothing when it has no public IP.
+task_url() {
+	local eni
+	aws_get ecs describe-tasks --cluster "$CLUSTER" --tasks "$1" \
+		--query "tasks[0].attachments[0].details[?name=='networkInterfaceId'].value | [0]" --output text || return 0
+	eni=$AWS_OUT
+	[[ -n $eni ]] || return 0
+	aws_get ec2 describe-network-interfaces --network-interface-ids "$eni" \
+		--query 'NetworkInterfaces[0].Association.PublicIp' --output text || return 0
+	[[ -n $AWS_OUT ]] && printf 'http://%s:8080/\n' "$AWS_OUT"
+	return 0
 }

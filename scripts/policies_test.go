@@ -87,6 +87,10 @@ func TestPolicy_EveryTemplateGrantsExactResources(t *testing.T) {
 		"task-dynamodb": {
 			{"WriteMatches", []string{"dynamodb:BatchWriteItem", "dynamodb:PutItem"}, []string{sampleTableARN}},
 		},
+		// The drift check: the secret's metadata (version stages and dates), on its ARN only.
+		"task-secrets-describe": {
+			{"DescribeInjectedSecret", []string{"secretsmanager:DescribeSecret", "secretsmanager:ListSecretVersionIds"}, []string{sampleSecretARN}},
+		},
 		"trust-ecs-tasks": nil, // checked below: it grants no action on a resource
 	}
 	names := scripts.PolicyNames()
@@ -125,6 +129,42 @@ func TestPolicy_EveryTemplateGrantsExactResources(t *testing.T) {
 				t.Errorf("grants:\n got %+v\nwant %+v", got, want[name])
 			}
 		})
+	}
+}
+
+// readsValues are the actions that return a secret's value (or decrypt one). The task role is
+// what code in the container gets, so no task-* template may grant any of them, nor a wildcard
+// that covers them.
+var readsValues = []string{
+	"secretsmanager:GetSecretValue", "secretsmanager:BatchGetSecretValue",
+	"ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:GetParameterHistory",
+	"kms:Decrypt",
+}
+
+func TestPolicyTemplates_TaskRoleReadsNoSecretValue(t *testing.T) {
+	n := 0
+	for _, name := range scripts.PolicyNames() {
+		if !strings.HasPrefix(name, "task-") {
+			continue
+		}
+		n++
+		doc, err := scripts.Policy(name, sampleVars)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range decodePolicy(t, doc).Statement {
+			for _, action := range s.Action {
+				for _, bad := range readsValues {
+					service, _, _ := strings.Cut(bad, ":")
+					if action == bad || action == "*" || action == service+":*" || (strings.HasSuffix(action, "*") && strings.HasPrefix(bad, strings.TrimSuffix(action, "*"))) {
+						t.Errorf("%s: statement %s grants %s, which covers %s: the task role must not read secret values", name, s.Sid, action, bad)
+					}
+				}
+			}
+		}
+	}
+	if n < 2 {
+		t.Errorf("found %d task-* templates, want task-dynamodb and task-secrets-describe at least", n)
 	}
 }
 
@@ -278,13 +318,18 @@ func TestCreateRoles_PutsTheRenderedTemplates(t *testing.T) {
 		"KMS_KEY_ARN":          "arn:aws:kms:" + region + ":" + account + ":key/1234abcd-12ab-34cd-56ef-1234567890ab",
 		"TABLE_ARN":            "arn:aws:dynamodb:" + region + ":" + account + ":table/" + tableName,
 	}
+	// The cases run in order on one moto: the second also proves that moving to SSM removes
+	// the first's drift permission on the secret.
 	tests := []struct {
 		name      string
 		env       []string
-		execution []string // the templates merged into the execution role's policy
+		execution []string          // the templates merged into the execution role's policy
+		task      map[string]string // the task role's inline policies and their templates
 	}{
-		{"secretsmanager", []string{"SECRET_STORE=secretsmanager"}, []string{"execution-pull-logs", "execution-secretsmanager"}},
-		{"ssm with a customer-managed key", []string{"SECRET_STORE=ssm", "KMS_KEY_ARN=" + vars["KMS_KEY_ARN"]}, []string{"execution-pull-logs", "execution-ssm", "execution-kms"}},
+		{"secretsmanager", []string{"SECRET_STORE=secretsmanager"}, []string{"execution-pull-logs", "execution-secretsmanager"},
+			map[string]string{"dynamodb-write": "task-dynamodb", "secrets-describe": "task-secrets-describe"}},
+		{"ssm with a customer-managed key", []string{"SECRET_STORE=ssm", "KMS_KEY_ARN=" + vars["KMS_KEY_ARN"]}, []string{"execution-pull-logs", "execution-ssm", "execution-kms"},
+			map[string]string{"dynamodb-write": "task-dynamodb"}},
 	}
 	render := func(name string) string {
 		t.Helper()
@@ -306,20 +351,29 @@ func TestCreateRoles_PutsTheRenderedTemplates(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			roles := []struct{ role, policy, want string }{
-				{appName + "-execution-role", "pull-logs-secrets", execution},
-				{appName + "-task-role", "dynamodb-write", render("task-dynamodb")},
+			roles := []struct {
+				role   string
+				wanted map[string]string // inline policy name -> rendered document
+			}{
+				{appName + "-execution-role", map[string]string{"pull-logs-secrets": execution}},
+				{appName + "-task-role", map[string]string{}},
+			}
+			for policy, template := range tt.task {
+				roles[1].wanted[policy] = render(template)
 			}
 			for _, r := range roles {
 				var names struct{ PolicyNames []string }
 				h.mustAWS(&names, "iam", "list-role-policies", "--role-name", r.role)
-				if !slices.Equal(names.PolicyNames, []string{r.policy}) {
-					t.Errorf("role %s: inline policies %v, want only %s", r.role, names.PolicyNames, r.policy)
+				slices.Sort(names.PolicyNames)
+				if want := slices.Sorted(maps.Keys(r.wanted)); !slices.Equal(names.PolicyNames, want) {
+					t.Errorf("role %s: inline policies %v, want exactly %v", r.role, names.PolicyNames, want)
 				}
-				var got struct{ PolicyDocument any }
-				h.mustAWS(&got, "iam", "get-role-policy", "--role-name", r.role, "--policy-name", r.policy)
-				if g, w := mustJSON(t, got.PolicyDocument), normalJSON(t, r.want); g != w {
-					t.Errorf("role %s policy %s:\n got %s\nwant %s", r.role, r.policy, g, w)
+				for policy, want := range r.wanted {
+					var got struct{ PolicyDocument any }
+					h.mustAWS(&got, "iam", "get-role-policy", "--role-name", r.role, "--policy-name", policy)
+					if g, w := mustJSON(t, got.PolicyDocument), normalJSON(t, want); g != w {
+						t.Errorf("role %s policy %s:\n got %s\nwant %s", r.role, policy, g, w)
+					}
 				}
 				var role struct {
 					Role struct{ AssumeRolePolicyDocument any }

@@ -4,6 +4,9 @@
 #
 # taskdef.json writes its placeholders as ${NAME}. With SECRET_STORE=ssm each
 # "${SECRET_ARN}:KEY::" reference becomes the ARN of the parameter /$APP_NAME/twitter/KEY.
+# ${SECRET_SOURCES} is filled last, from the secrets as rendered: a JSON object of each
+# secret's name and valueFrom, which the service shows as each secret's source (references,
+# not values; secrets.Lint checks that it matches the secrets exactly).
 #
 # The rendered JSON's SHA-256 is stored as a tag on the revision. When the latest revision
 # carries the same hash it is reused, so a second deploy with the same inputs registers nothing.
@@ -33,10 +36,33 @@ render() {
 		esac
 		json=${json//"\${$name}"/"$(json_escape "$value")"}
 	done
+	local sources
+	sources=$(secret_sources "$json")
+	json=${json//"\${SECRET_SOURCES}"/"$(json_escape "$sources")"}
 	if [[ $json =~ \$\{[A-Za-z_]+\} ]]; then
 		die "taskdef.json has a placeholder this script does not fill: ${BASH_REMATCH[0]}"
 	fi
 	printf '%s\n' "$json" >"$out"
+}
+
+# secret_sources prints the SECRET_SOURCES value for the task definition JSON $1: compact
+# JSON, {"NAME":"valueFrom",...}, in the order of its secrets, as secrets.SecretSources renders
+# it. The strings are copied as they stand in the document, already JSON-escaped. It reads
+# the layout taskdef.json keeps (each secret's "name" and then "valueFrom" on one line) and
+# stops the script if any valueFrom is not written that way, rather than leave one out.
+secret_sources() {
+	local json=$1 entry out="" sep="" n=0 all
+	local re='^"name": *"([^"]*)", *"valueFrom": *"([^"]*)"$'
+	while IFS= read -r entry; do
+		[[ $entry =~ $re ]] || continue
+		out+="$sep\"${BASH_REMATCH[1]}\":\"${BASH_REMATCH[2]}\""
+		sep=,
+		n=$((n + 1))
+	done < <(grep -o '"name": *"[^"]*", *"valueFrom": *"[^"]*"' <<<"$json" || true)
+	all=$(grep -c '"valueFrom"' <<<"$json" || true)
+	((n == all)) ||
+		die "taskdef.json: $all valueFrom entries but $n written as { \"name\": ..., \"valueFrom\": ... } on one line; keep that layout so that SECRET_SOURCES names every secret"
+	printf '{%s}' "$out"
 }
 
 # allowed reports whether the execution role may perform $1 on resource $2. It asks IAM's

@@ -10,68 +10,14 @@
 # a second task would knock the first off. A task already running the current revision is
 # reused; tasks of older revisions are stopped, and waited for, before the new one starts.
 # FORCE_NEW_TASK=1 replaces a current task too, which is how new secret values are picked up
-# (ECS reads secrets only when a task starts).
+# (ECS reads secrets only when a task starts; scripts/rotate-secret.sh does this for you).
+#
+# This is MODE=task, the blog's way: a task that stops stays stopped. MODE=service
+# (scripts/create-service.sh) keeps one task running instead; while that service exists this
+# script refuses to start a second task beside it.
 set -euo pipefail
 # shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-
-# network sets SUBNET_LIST and SG_ID.
-network() {
-	if [[ -n ${SUBNETS:-} ]]; then
-		SUBNET_LIST=$SUBNETS
-	else
-		default_vpc || die "no default VPC in $AWS_REGION: set SUBNETS=subnet-a,subnet-b and SECURITY_GROUP=sg-..."
-		if aws_get ec2 describe-subnets --filters "Name=vpc-id,Values=$VPC_ID" Name=default-for-az,Values=true \
-			--query 'Subnets[].SubnetId' --output text && [[ -n $AWS_OUT ]]; then
-			SUBNET_LIST=$(tr -s '[:space:]' ',' <<<"$AWS_OUT")
-			SUBNET_LIST=${SUBNET_LIST%,}
-		elif is_dry_run; then
-			SUBNET_LIST=subnet-DEFAULT
-		else
-			die "the default VPC $VPC_ID has no default subnets: set SUBNETS"
-		fi
-	fi
-	if [[ -n ${SECURITY_GROUP:-} ]]; then
-		SG_ID=$SECURITY_GROUP
-		return
-	fi
-	default_vpc || die "no default VPC in $AWS_REGION: set SECURITY_GROUP"
-	if aws_get ec2 describe-security-groups \
-		--filters "Name=vpc-id,Values=$VPC_ID" "Name=group-name,Values=$SECURITY_GROUP_NAME" \
-		--query 'SecurityGroups[0].GroupId' --output text && [[ -n $AWS_OUT ]]; then
-		SG_ID=$AWS_OUT
-		log "security group $SECURITY_GROUP_NAME exists, reusing it ($SG_ID)"
-	else
-		aws_do ec2 create-security-group --group-name "$SECURITY_GROUP_NAME" --vpc-id "$VPC_ID" \
-			--description "$APP_NAME Fargate task: outbound only unless ALLOW_CIDR was given" \
-			--query GroupId --output text
-		SG_ID=${AWS_OUT:-sg-NEW}
-		did "created security group $SECURITY_GROUP_NAME ($SG_ID)"
-	fi
-	if [[ -n ${ALLOW_CIDR:-} ]]; then
-		if ! aws_try ec2 authorize-security-group-ingress --group-id "$SG_ID" \
-			--protocol tcp --port 8080 --cidr "$ALLOW_CIDR"; then
-			grep -q 'Duplicate' "$WORKDIR/err" || {
-				cat "$WORKDIR/err" >&2
-				die "opening port 8080 to $ALLOW_CIDR failed"
-			}
-			log "port 8080 is already open to $ALLOW_CIDR"
-		fi
-	fi
-}
-
-# task_url prints http://PUBLIC_IP:8080/ for the task $1, or nothing when it has no public IP.
-task_url() {
-	local eni
-	aws_get ecs describe-tasks --cluster "$CLUSTER" --tasks "$1" \
-		--query "tasks[0].attachments[0].details[?name=='networkInterfaceId'].value | [0]" --output text || return 0
-	eni=$AWS_OUT
-	[[ -n $eni ]] || return 0
-	aws_get ec2 describe-network-interfaces --network-interface-ids "$eni" \
-		--query 'NetworkInterfaces[0].Association.PublicIp' --output text || return 0
-	[[ -n $AWS_OUT ]] && printf 'http://%s:8080/\n' "$AWS_OUT"
-	return 0
-}
 
 # explain_stopped prints why a task is not running: ECS's stoppedReason and the container's.
 explain_stopped() {
@@ -90,6 +36,9 @@ main() {
 		--query taskDefinition.taskDefinitionArn --output text ||
 		is_dry_run || die "no task definition $APP_NAME: run scripts/register-taskdef.sh first"
 	taskdef=${AWS_OUT:-$APP_NAME}
+	if service_get && [[ $SERVICE_DESIRED != 0 ]]; then
+		die "service $SERVICE runs the worker in $CLUSTER (MODE=service): a one-off task beside it would hold a second stream connection. Use MODE=service scripts/deploy.sh, or delete the service first (scripts/teardown.sh removes everything)"
+	fi
 
 	# Tasks already wanted RUNNING (including ones still PENDING).
 	local running="" current=""
@@ -126,7 +75,7 @@ main() {
 		network
 		aws_do ecs run-task --cluster "$CLUSTER" --task-definition "$taskdef" --launch-type FARGATE \
 			--count 1 --started-by "$SCRIPT_NAME" \
-			--network-configuration "awsvpcConfiguration={subnets=[$SUBNET_LIST],securityGroups=[$SG_ID],assignPublicIp=ENABLED}" \
+			--network-configuration "$(awsvpc_configuration)" \
 			--query '[tasks[0].taskArn, failures[0].reason]' --output text
 		local reason
 		read -r task reason <<<"$AWS_OUT"

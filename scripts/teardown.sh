@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Removes everything the deploy scripts made, in reverse order, and says what it removed:
-# tasks, task definition revisions (deregistered), cluster, the security group it created, ECR
+# Removes everything the deploy scripts made, in reverse order, and says what it removed: the
+# service (scaled to 0, then deleted, so that it starts no new task), tasks, task definition
+# revisions (deregistered), cluster, the security group it created, ECR
 # repository (with its images), log group, roles, table, and the secrets.
 #
 # Secrets: a Secrets Manager secret is scheduled for deletion with a 7-day recovery window
@@ -17,6 +18,20 @@ removed() {
 	did "removed $1"
 }
 absent() { log "$1: not there, nothing to remove"; }
+
+# delete_service scales the service to 0 and deletes it, and waits until it is INACTIVE: until
+# then it would replace the tasks stop_tasks stops, and the cluster could not go.
+delete_service() {
+	if ! service_get; then
+		absent "service $SERVICE"
+		return
+	fi
+	aws_do ecs update-service --cluster "$CLUSTER" --service "$SERVICE" --desired-count 0 \
+		--query service.desiredCount --output text
+	aws_do ecs delete-service --cluster "$CLUSTER" --service "$SERVICE" --query service.status --output text
+	aws_do ecs wait services-inactive --cluster "$CLUSTER" --services "$SERVICE"
+	removed "service $SERVICE"
+}
 
 stop_tasks() {
 	if ! aws_get ecs list-tasks --cluster "$CLUSTER" --desired-status RUNNING --query taskArns --output text ||
@@ -187,6 +202,7 @@ delete_secrets() {
 main() {
 	lib_init
 	step "teardown: removing $APP_NAME from $AWS_REGION"
+	delete_service
 	stop_tasks
 	deregister_task_definitions
 	delete_cluster

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -114,13 +115,27 @@ func Placeholders(text string) []string {
 
 // LoadTaskDefinition reads a RegisterTaskDefinition input JSON file, fills its ${NAME}
 // placeholders from vars, decodes it and validates it as ECS would. A placeholder without a
-// value in vars is an error that names every such placeholder. Values are inserted JSON-escaped,
-// so a value cannot break the document's syntax. Every validation problem is reported at once
-// in an *InvalidTaskDefinitionError.
+// value in vars is an error that names every such placeholder, with one exception: when vars
+// has no SECRET_SOURCES, a ${SECRET_SOURCES} environment value is rendered from the
+// container's own secrets after the other placeholders are filled (see SecretSources), as
+// scripts/register-taskdef.sh renders it. Values are inserted JSON-escaped, so a value cannot
+// break the document's syntax. Every validation problem is reported at once in an
+// *InvalidTaskDefinitionError.
 func LoadTaskDefinition(path string, vars map[string]string) (*TaskDefinition, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read task definition: %w", err)
+	}
+	_, given := vars[SecretSourcesVar]
+	renderSources := !given && slices.Contains(Placeholders(string(raw)), SecretSourcesVar)
+	if renderSources {
+		// Fill the placeholder with itself for now: it is replaced once the secrets it is
+		// rendered from are known.
+		vars = maps.Clone(vars)
+		if vars == nil {
+			vars = map[string]string{}
+		}
+		vars[SecretSourcesVar] = secretSourcesPlaceholder
 	}
 	filled, err := fillPlaceholders(string(raw), vars)
 	if err != nil {
@@ -134,14 +149,83 @@ func LoadTaskDefinition(path string, vars map[string]string) (*TaskDefinition, e
 	if err := json.Unmarshal(compact.Bytes(), &td); err != nil {
 		return nil, fmt.Errorf("task definition %s: %w", path, err)
 	}
+	size := compact.Len()
+	if renderSources {
+		grown, err := renderSecretSources(&td, strings.Count(compact.String(), secretSourcesPlaceholder))
+		if err != nil {
+			return nil, fmt.Errorf("task definition %s: %w", path, err)
+		}
+		size += grown
+	}
 	problems := validate(&td)
-	if compact.Len() > MaxTaskDefinitionSize {
-		problems = append(problems, fmt.Sprintf("the task definition is %d bytes as compacted JSON, more than ECS's limit of %d (64 KiB)", compact.Len(), MaxTaskDefinitionSize))
+	if size > MaxTaskDefinitionSize {
+		problems = append(problems, fmt.Sprintf("the task definition is %d bytes as compacted JSON, more than ECS's limit of %d (64 KiB)", size, MaxTaskDefinitionSize))
 	}
 	if len(problems) > 0 {
 		return nil, &InvalidTaskDefinitionError{Path: path, Problems: problems}
 	}
 	return &td, nil
+}
+
+// SecretSourcesVar is the environment variable that tells the service where each of its
+// secrets came from: a JSON object mapping each secret's name to the valueFrom of its entry in
+// the container's secrets. It holds references, not values, so it is a plain environment
+// variable. It exists because the alternative, ecs:DescribeTaskDefinition at run time, cannot
+// be limited to one task definition (its Resource must be "*").
+const SecretSourcesVar = "SECRET_SOURCES"
+
+const secretSourcesPlaceholder = "${" + SecretSourcesVar + "}"
+
+// SecretSources renders the SECRET_SOURCES value for a container's secrets: compact JSON,
+// {"NAME":"valueFrom",...}, in the order of the secrets, without HTML escaping; byte for byte
+// what scripts/register-taskdef.sh renders.
+func SecretSources(list []Secret) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, s := range list {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(jsonString(s.Name))
+		b.WriteByte(':')
+		b.WriteString(jsonString(s.ValueFrom))
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// renderSecretSources replaces each environment value "${SECRET_SOURCES}" with the rendering
+// of its own container's secrets, and returns by how many bytes the compacted document grew.
+// want is how often the placeholder occurs in the document: one that is not a whole
+// environment value cannot be rendered, and is an error rather than text left in place.
+func renderSecretSources(td *TaskDefinition, want int) (int, error) {
+	replaced, grown := 0, 0
+	for i := range td.ContainerDefinitions {
+		c := &td.ContainerDefinitions[i]
+		for j := range c.Environment {
+			if c.Environment[j].Value != secretSourcesPlaceholder {
+				continue
+			}
+			value := SecretSources(c.Secrets)
+			c.Environment[j].Value = value
+			replaced++
+			// Inside the document the value is a JSON string: its quotes are escaped there.
+			grown += len(jsonString(value)) - 2 - len(secretSourcesPlaceholder)
+		}
+	}
+	if replaced != want {
+		return 0, fmt.Errorf("placeholder %s appears outside an environment value of its own: it is rendered from the container's secrets, so it must be the whole value of an environment variable", secretSourcesPlaceholder)
+	}
+	return grown, nil
+}
+
+// jsonString returns s as a JSON string, quotes included, without HTML escaping.
+func jsonString(s string) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // encoding a string cannot fail
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 func fillPlaceholders(text string, vars map[string]string) (string, error) {
@@ -423,6 +507,7 @@ const (
 	RulePrivileged              = "privileged"
 	RuleSecretNotByValueFrom    = "secret-not-by-valuefrom"
 	RuleHostNetwork             = "host-network"
+	RuleSecretSources           = "secret-sources"
 )
 
 // credentialWords are the word parts of an environment variable name that suggest it holds a
@@ -444,7 +529,12 @@ var secretReferencePattern = regexp.MustCompile(`arn:aws[a-z-]*:secretsmanager:|
 //   - not privileged;
 //   - no secret referenced other than by valueFrom (a secret ARN or a {{resolve:...}} in an
 //     environment value means the app or CloudFormation fetches it instead of ECS);
-//   - no host networking for the task.
+//   - no host networking for the task;
+//
+// and one rule of this project: a container with secrets has SECRET_SOURCES in its
+// environment, a JSON object that names exactly its secrets with exactly their valueFrom (see
+// SecretSources). SECRET_SOURCES holds references, not values, so the two environment rules
+// above do not apply to it.
 func Lint(td *TaskDefinition) []Finding {
 	var findings []Finding
 	if td.NetworkMode == "host" {
@@ -455,7 +545,12 @@ func Lint(td *TaskDefinition) []Finding {
 		add := func(rule, format string, args ...any) {
 			findings = append(findings, Finding{Container: c.Name, Rule: rule, Message: fmt.Sprintf(format, args...)})
 		}
+		var sources *EnvVar
 		for _, e := range c.Environment {
+			if e.Name == SecretSourcesVar {
+				sources = &e
+				continue
+			}
 			if word, ok := credentialWord(e.Name); ok {
 				add(RuleCredentialInEnvironment, "environment variable %s looks like a credential (%q): move it to secrets with a valueFrom", e.Name, word)
 			}
@@ -476,8 +571,49 @@ func Lint(td *TaskDefinition) []Finding {
 		if c.Privileged != nil && *c.Privileged {
 			add(RulePrivileged, "privileged is true, which gives the container root on the host: remove it")
 		}
+		if msg := checkSecretSources(c.Secrets, sources); msg != "" {
+			add(RuleSecretSources, "%s", msg)
+		}
 	}
 	return findings
+}
+
+// checkSecretSources says how the SECRET_SOURCES environment entry (nil when there is none)
+// disagrees with the container's secrets, or returns "" when it names exactly the same
+// secrets with the same valueFrom. The message names secrets, never quotes the value.
+func checkSecretSources(list []Secret, sources *EnvVar) string {
+	const fix = "render it from secrets, as scripts/register-taskdef.sh does, so that the service can say where each secret came from"
+	if sources == nil {
+		if len(list) == 0 {
+			return ""
+		}
+		return fmt.Sprintf(`environment has no %s: add {"name": "%s", "value": "%s"} and %s`,
+			SecretSourcesVar, SecretSourcesVar, secretSourcesPlaceholder, fix)
+	}
+	var got map[string]string
+	if err := json.Unmarshal([]byte(sources.Value), &got); err != nil || got == nil {
+		return fmt.Sprintf(`%s is not a JSON object of strings ({"NAME":"valueFrom",...}): %s`, SecretSourcesVar, fix)
+	}
+	var differences []string
+	want := make(map[string]bool, len(list))
+	for _, s := range list {
+		want[s.Name] = true
+		switch v, ok := got[s.Name]; {
+		case !ok:
+			differences = append(differences, "it lacks the secret "+s.Name)
+		case v != s.ValueFrom:
+			differences = append(differences, "its valueFrom for "+s.Name+" is not the one in secrets")
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(got)) {
+		if !want[name] {
+			differences = append(differences, "it names "+name+", which is not among the secrets")
+		}
+	}
+	if len(differences) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s differs from secrets (%s): %s", SecretSourcesVar, strings.Join(differences, "; "), fix)
 }
 
 // credentialWord returns the credential word that appears in a word part of name. Word parts

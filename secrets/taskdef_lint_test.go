@@ -5,6 +5,7 @@ package secrets_test
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -29,6 +30,9 @@ func repoTaskDefinition(t *testing.T) map[string]any {
 	for _, name := range secrets.Placeholders(string(raw)) {
 		vars[name] = "example"
 	}
+	// SECRET_SOURCES is left to LoadTaskDefinition, which renders it from the secrets as
+	// register-taskdef.sh does.
+	delete(vars, secrets.SecretSourcesVar)
 	for k, v := range map[string]string{
 		"AWS_REGION": "us-east-1", "AWS_ACCOUNT_ID": "123456789012", "APP_NAME": "streammatch", "CPU_ARCHITECTURE": "X86_64",
 		"EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/streammatch-execution-role",
@@ -45,9 +49,15 @@ func repoTaskDefinition(t *testing.T) map[string]any {
 	if err != nil {
 		t.Fatalf("LoadTaskDefinition(taskdef.json): %v", err)
 	}
+	for _, e := range td.ContainerDefinitions[0].Environment {
+		if e.Name == secrets.SecretSourcesVar {
+			vars[e.Name] = e.Value
+		}
+	}
 	filled := string(raw)
 	for k, v := range vars {
-		filled = strings.ReplaceAll(filled, "${"+k+"}", v)
+		quoted, _ := json.Marshal(v)
+		filled = strings.ReplaceAll(filled, "${"+k+"}", string(quoted[1:len(quoted)-1]))
 	}
 	var doc map[string]any
 	if err := json.Unmarshal([]byte(filled), &doc); err != nil {
@@ -88,6 +98,31 @@ func addEnv(name, value string) func(map[string]any) {
 	}
 }
 
+// setEnv sets the value of the first container's environment variable name.
+func setEnv(name, value string) func(map[string]any) {
+	return func(doc map[string]any) {
+		for _, e := range container(doc)["environment"].([]any) {
+			if e := e.(map[string]any); e["name"] == name {
+				e["value"] = value
+			}
+		}
+	}
+}
+
+// removeEnv removes the first container's environment variable name.
+func removeEnv(name string) func(map[string]any) {
+	return func(doc map[string]any) {
+		c := container(doc)
+		var kept []any
+		for _, e := range c["environment"].([]any) {
+			if e.(map[string]any)["name"] != name {
+				kept = append(kept, e)
+			}
+		}
+		c["environment"] = kept
+	}
+}
+
 func TestTaskDefinition_LintGatesTheRepositoryFile(t *testing.T) {
 	set := func(key string, v any) func(map[string]any) {
 		return func(doc map[string]any) { container(doc)[key] = v }
@@ -116,6 +151,17 @@ func TestTaskDefinition_LintGatesTheRepositoryFile(t *testing.T) {
 		{"parameter ARN read by the app", addEnv("TWITTER_SETTINGS", "arn:aws:ssm:us-east-1:123456789012:parameter/streammatch/twitter/CONSUMERKEY"),
 			[]string{secrets.RuleSecretNotByValueFrom}},
 		{"host network", func(doc map[string]any) { doc["networkMode"] = "host" }, []string{secrets.RuleHostNetwork}},
+		{"SECRET_SOURCES removed", removeEnv(secrets.SecretSourcesVar), []string{secrets.RuleSecretSources}},
+		{"SECRET_SOURCES not JSON", setEnv(secrets.SecretSourcesVar, "arn:aws:secretsmanager:us-east-1:123456789012:secret:streammatch/twitter-AbCdEf"),
+			[]string{secrets.RuleSecretSources}},
+		{"a secret added without SECRET_SOURCES", func(doc map[string]any) {
+			c := container(doc)
+			c["secrets"] = append(c["secrets"].([]any), map[string]any{"name": "BEARERTOKEN", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/streammatch/x/BEARERTOKEN"})
+		}, []string{secrets.RuleSecretSources}},
+		{"a secret pointed elsewhere", func(doc map[string]any) {
+			s := container(doc)["secrets"].([]any)[0].(map[string]any)
+			s["valueFrom"] = s["valueFrom"].(string)[:len(s["valueFrom"].(string))-1] + "AWSPREVIOUS:"
+		}, []string{secrets.RuleSecretSources}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -150,6 +196,39 @@ func TestTaskDefinition_AppSecretsOnlyThroughValueFrom(t *testing.T) {
 	for _, e := range c.Environment {
 		if slices.Contains(twitterSecretNames, e.Name) {
 			t.Errorf("%s is in environment, where anyone with ecs:DescribeTaskDefinition reads it", e.Name)
+		}
+	}
+}
+
+// TestTaskDefinition_SecretSourcesNameEverySecret checks the rendering the service reads: the
+// repository's SECRET_SOURCES, filled as the scripts fill it, is a JSON object with exactly the
+// container's secrets and their valueFrom, each of which parses.
+func TestTaskDefinition_SecretSourcesNameEverySecret(t *testing.T) {
+	td, _ := lintJSON(t, repoTaskDefinition(t))
+	c := td.ContainerDefinitions[0]
+	var raw string
+	for _, e := range c.Environment {
+		if e.Name == secrets.SecretSourcesVar {
+			raw = e.Value
+		}
+	}
+	var got map[string]string
+	if err := json.Unmarshal([]byte(raw), &got); err != nil {
+		t.Fatalf("%s = %q is not a JSON object: %v", secrets.SecretSourcesVar, raw, err)
+	}
+	want := map[string]string{}
+	for _, s := range c.Secrets {
+		want[s.Name] = s.ValueFrom
+		if _, err := valuefrom.Parse(got[s.Name]); err != nil {
+			t.Errorf("%s[%s]: %v", secrets.SecretSourcesVar, s.Name, err)
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("%s = %v, want the container's secrets %v", secrets.SecretSourcesVar, got, want)
+	}
+	for _, name := range twitterSecretNames {
+		if _, ok := got[name]; !ok {
+			t.Errorf("%s lacks %s", secrets.SecretSourcesVar, name)
 		}
 	}
 }

@@ -14,6 +14,20 @@ import (
 
 func ptr[T any](v T) *T { return &v }
 
+const hardenedSecretARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:streammatch/twitter-AbCdEf"
+
+// replaceEnv replaces the first container's environment with env, keeping its SECRET_SOURCES
+// (which Lint checks against the secrets, not the environment).
+func replaceEnv(td *TaskDefinition, env []EnvVar) {
+	c := &td.ContainerDefinitions[0]
+	for _, e := range c.Environment {
+		if e.Name == SecretSourcesVar {
+			env = append(env, e)
+		}
+	}
+	c.Environment = env
+}
+
 // hardenedTaskDefinition is a valid Fargate task definition that passes Lint; each test case
 // breaks one thing in a copy.
 func hardenedTaskDefinition() TaskDefinition {
@@ -33,9 +47,10 @@ func hardenedTaskDefinition() TaskDefinition {
 			ReadonlyRootFilesystem: ptr(true),
 			Privileged:             ptr(false),
 			PortMappings:           []PortMapping{{ContainerPort: 8080, HostPort: 8080, Protocol: "tcp"}},
-			Environment:            []EnvVar{{Name: "DYNAMODBTABLE", Value: "twitterStream"}, {Name: "HTTP_ADDR", Value: ":8080"}},
+			Environment: []EnvVar{{Name: "DYNAMODBTABLE", Value: "twitterStream"}, {Name: "HTTP_ADDR", Value: ":8080"},
+				{Name: SecretSourcesVar, Value: `{"CONSUMERKEY":"` + hardenedSecretARN + `:CONSUMERKEY::"}`}},
 			Secrets: []Secret{
-				{Name: "CONSUMERKEY", ValueFrom: "arn:aws:secretsmanager:us-east-1:123456789012:secret:streammatch/twitter-AbCdEf:CONSUMERKEY::"},
+				{Name: "CONSUMERKEY", ValueFrom: hardenedSecretARN + ":CONSUMERKEY::"},
 			},
 			HealthCheck: &HealthCheck{Command: []string{"CMD", "/streammatch", "healthcheck"}, Interval: ptr(30), Timeout: ptr(5), Retries: ptr(3)},
 			StopTimeout: ptr(30),
@@ -208,18 +223,18 @@ func TestLint(t *testing.T) {
 	}{
 		{"hardened", func(*TaskDefinition) {}, nil},
 		{"credential names in environment", func(td *TaskDefinition) {
-			td.ContainerDefinitions[0].Environment = []EnvVar{
+			replaceEnv(td, []EnvVar{
 				{Name: "CONSUMER_KEY"}, {Name: "apiKey"}, {Name: "APIKey"}, {Name: "DB_PASSWORD"}, {Name: "ACCESS_TOKEN2"},
 				{Name: "client_secrets"}, {Name: "Secret"},
 				// Not credentials: the word is only part of a longer word.
 				{Name: "MONKEY"}, {Name: "TURKEY"}, {Name: "KEYBOARD_LAYOUT"}, {Name: "TOKENIZER"}, {Name: "PASSWORDLESS_LOGIN"}, {Name: "SECRETARY"},
-			}
+			})
 		}, []string{RuleCredentialInEnvironment, RuleCredentialInEnvironment, RuleCredentialInEnvironment, RuleCredentialInEnvironment,
 			RuleCredentialInEnvironment, RuleCredentialInEnvironment, RuleCredentialInEnvironment}},
 		{"seed's run-together variable names in environment", func(td *TaskDefinition) {
 			// The blog's names run the words together: the most likely ones to be moved into
 			// environment by mistake, so Lint must catch them.
-			td.ContainerDefinitions[0].Environment = []EnvVar{{Name: "CONSUMERKEY"}, {Name: "CONSUMERSECRETKEY"}, {Name: "ACCESSTOKEN"}, {Name: "ACCESSTOKENSECRET"}}
+			replaceEnv(td, []EnvVar{{Name: "CONSUMERKEY"}, {Name: "CONSUMERSECRETKEY"}, {Name: "ACCESSTOKEN"}, {Name: "ACCESSTOKENSECRET"}})
 		}, []string{RuleCredentialInEnvironment, RuleCredentialInEnvironment, RuleCredentialInEnvironment, RuleCredentialInEnvironment}},
 		{"writable root filesystem", func(td *TaskDefinition) { td.ContainerDefinitions[0].ReadonlyRootFilesystem = ptr(false) }, []string{RuleWritableRootFilesystem}},
 		{"root filesystem left at the default", func(td *TaskDefinition) { td.ContainerDefinitions[0].ReadonlyRootFilesystem = nil }, []string{RuleWritableRootFilesystem}},
@@ -230,15 +245,40 @@ func TestLint(t *testing.T) {
 		{"non-root uid with root group", func(td *TaskDefinition) { td.ContainerDefinitions[0].User = "65532:0" }, nil},
 		{"privileged", func(td *TaskDefinition) { td.ContainerDefinitions[0].Privileged = ptr(true) }, []string{RulePrivileged}},
 		{"secret ARN in an environment value", func(td *TaskDefinition) {
-			td.ContainerDefinitions[0].Environment = []EnvVar{{Name: "TWITTER_CREDENTIALS_ARN", Value: "arn:aws:secretsmanager:us-east-1:123456789012:secret:streammatch/twitter-AbCdEf"}}
+			replaceEnv(td, []EnvVar{{Name: "TWITTER_CREDENTIALS_ARN", Value: "arn:aws:secretsmanager:us-east-1:123456789012:secret:streammatch/twitter-AbCdEf"}})
 		}, []string{RuleSecretNotByValueFrom}},
 		{"parameter ARN in an environment value", func(td *TaskDefinition) {
-			td.ContainerDefinitions[0].Environment = []EnvVar{{Name: "CONFIG", Value: "arn:aws:ssm:us-east-1:123456789012:parameter/streammatch/token"}}
+			replaceEnv(td, []EnvVar{{Name: "CONFIG", Value: "arn:aws:ssm:us-east-1:123456789012:parameter/streammatch/token"}})
 		}, []string{RuleSecretNotByValueFrom}},
 		{"CloudFormation dynamic reference in an environment value", func(td *TaskDefinition) {
-			td.ContainerDefinitions[0].Environment = []EnvVar{{Name: "CONSUMER", Value: "{{resolve:secretsmanager:streammatch/twitter:SecretString:CONSUMERKEY}}"}}
+			replaceEnv(td, []EnvVar{{Name: "CONSUMER", Value: "{{resolve:secretsmanager:streammatch/twitter:SecretString:CONSUMERKEY}}"}})
 		}, []string{RuleSecretNotByValueFrom}},
 		{"host network", func(td *TaskDefinition) { td.NetworkMode = "host" }, []string{RuleHostNetwork}},
+		// SECRET_SOURCES names references, not values: neither environment rule applies to it,
+		// but it must match the secrets exactly.
+		{"SECRET_SOURCES missing", func(td *TaskDefinition) {
+			td.ContainerDefinitions[0].Environment = td.ContainerDefinitions[0].Environment[:2]
+		},
+			[]string{RuleSecretSources}},
+		{"no secrets and no SECRET_SOURCES", func(td *TaskDefinition) {
+			c := &td.ContainerDefinitions[0]
+			c.Secrets, c.Environment = nil, c.Environment[:2]
+		}, nil},
+		{"SECRET_SOURCES not JSON", func(td *TaskDefinition) { setSources(td, hardenedSecretARN+":CONSUMERKEY::") }, []string{RuleSecretSources}},
+		{"SECRET_SOURCES a JSON list", func(td *TaskDefinition) { setSources(td, `["CONSUMERKEY"]`) }, []string{RuleSecretSources}},
+		{"SECRET_SOURCES null", func(td *TaskDefinition) { setSources(td, `null`) }, []string{RuleSecretSources}},
+		{"SECRET_SOURCES lacks a secret", func(td *TaskDefinition) { setSources(td, `{}`) }, []string{RuleSecretSources}},
+		{"SECRET_SOURCES names another valueFrom", func(td *TaskDefinition) {
+			setSources(td, `{"CONSUMERKEY":"`+hardenedSecretARN+`:CONSUMERKEY:AWSPREVIOUS:"}`)
+		}, []string{RuleSecretSources}},
+		{"SECRET_SOURCES names a secret the container lacks", func(td *TaskDefinition) {
+			setSources(td, `{"CONSUMERKEY":"`+hardenedSecretARN+`:CONSUMERKEY::","ACCESSTOKEN":"`+hardenedSecretARN+`:ACCESSTOKEN::"}`)
+		}, []string{RuleSecretSources}},
+		{"SECRET_SOURCES in another order and spacing", func(td *TaskDefinition) {
+			c := &td.ContainerDefinitions[0]
+			c.Secrets = append(c.Secrets, Secret{Name: "ACCESSTOKEN", ValueFrom: "arn:aws:ssm:us-east-1:123456789012:parameter/streammatch/twitter/ACCESSTOKEN"})
+			setSources(td, `{ "ACCESSTOKEN": "arn:aws:ssm:us-east-1:123456789012:parameter/streammatch/twitter/ACCESSTOKEN", "CONSUMERKEY": "`+hardenedSecretARN+`:CONSUMERKEY::" }`)
+		}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -261,6 +301,98 @@ func TestLint(t *testing.T) {
 				t.Fatalf("Lint rules\n got  %q\n want %q\nfindings: %v", got, tt.want, findings)
 			}
 		})
+	}
+}
+
+// setSources sets the first container's SECRET_SOURCES value.
+func setSources(td *TaskDefinition, value string) {
+	env := td.ContainerDefinitions[0].Environment
+	for i := range env {
+		if env[i].Name == SecretSourcesVar {
+			env[i].Value = value
+		}
+	}
+}
+
+func TestLint_SecretSourcesMessageNamesTheSecrets(t *testing.T) {
+	td := hardenedTaskDefinition()
+	c := &td.ContainerDefinitions[0]
+	c.Secrets = append(c.Secrets, Secret{Name: "ACCESSTOKEN", ValueFrom: hardenedSecretARN + ":ACCESSTOKEN::"})
+	setSources(&td, `{"CONSUMERKEY":"`+hardenedSecretARN+`:CONSUMERKEY:AWSPREVIOUS:","BEARERTOKEN":"x"}`)
+	findings := Lint(&td)
+	if len(findings) != 1 || findings[0].Rule != RuleSecretSources {
+		t.Fatalf("findings %v, want one %s", findings, RuleSecretSources)
+	}
+	for _, want := range []string{"lacks the secret ACCESSTOKEN", "valueFrom for CONSUMERKEY", "names BEARERTOKEN", "register-taskdef.sh"} {
+		if !strings.Contains(findings[0].Message, want) {
+			t.Errorf("message %q lacks %q", findings[0].Message, want)
+		}
+	}
+}
+
+func TestSecretSources_RendersCompactJSONInSecretsOrder(t *testing.T) {
+	got := SecretSources([]Secret{
+		{Name: "CONSUMERSECRETKEY", ValueFrom: hardenedSecretARN + ":CONSUMERSECRETKEY::"},
+		{Name: "ACCESSTOKEN", ValueFrom: "arn:aws:ssm:us-east-1:123456789012:parameter/a&b<c>"},
+	})
+	want := `{"CONSUMERSECRETKEY":"` + hardenedSecretARN + `:CONSUMERSECRETKEY::","ACCESSTOKEN":"arn:aws:ssm:us-east-1:123456789012:parameter/a&b<c>"}`
+	if got != want {
+		t.Errorf("SecretSources:\n got %s\nwant %s", got, want)
+	}
+	if got := SecretSources(nil); got != "{}" {
+		t.Errorf("SecretSources(nil) = %q, want {}", got)
+	}
+}
+
+const sourcesTaskDefinition = `{
+  "family": "streammatch", "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"], "cpu": "256", "memory": "512",
+  "executionRoleArn": "arn:aws:iam::123456789012:role/streammatch-execution",
+  "containerDefinitions": [{
+    "name": "streammatch", "image": "streammatch:dev", "memory": 512, "user": "65532", "readonlyRootFilesystem": true,
+    "environment": [{"name": "SECRET_SOURCES", "value": "${SECRET_SOURCES}"}],
+    "secrets": [
+      {"name": "CONSUMERKEY", "valueFrom": "${SECRET_ARN}:CONSUMERKEY::"},
+      {"name": "ACCESSTOKEN", "valueFrom": "/streammatch/twitter/ACCESSTOKEN"}
+    ]
+  }]
+}`
+
+func TestLoadTaskDefinition_RendersSecretSourcesFromTheFilledSecrets(t *testing.T) {
+	path := writeFile(t, sourcesTaskDefinition)
+	td, err := LoadTaskDefinition(path, map[string]string{"SECRET_ARN": hardenedSecretARN})
+	if err != nil {
+		t.Fatalf("LoadTaskDefinition without SECRET_SOURCES: %v", err)
+	}
+	c := td.ContainerDefinitions[0]
+	want := `{"CONSUMERKEY":"` + hardenedSecretARN + `:CONSUMERKEY::","ACCESSTOKEN":"/streammatch/twitter/ACCESSTOKEN"}`
+	if got := c.Environment[0].Value; got != want {
+		t.Errorf("SECRET_SOURCES = %s, want %s", got, want)
+	}
+	if findings := Lint(td); len(findings) != 0 {
+		t.Errorf("Lint of the rendered task definition: %v, want none", findings)
+	}
+
+	// A value given in vars is used as it is (and Lint judges it).
+	td, err = LoadTaskDefinition(path, map[string]string{"SECRET_ARN": hardenedSecretARN, "SECRET_SOURCES": `{}`})
+	if err != nil {
+		t.Fatalf("LoadTaskDefinition with SECRET_SOURCES: %v", err)
+	}
+	if got := td.ContainerDefinitions[0].Environment[0].Value; got != `{}` {
+		t.Errorf("SECRET_SOURCES = %s, want the given {}", got)
+	}
+
+	// The other placeholders still need their values.
+	if _, err := LoadTaskDefinition(path, nil); err == nil || !strings.Contains(err.Error(), "no value for placeholder ${SECRET_ARN}") ||
+		strings.Contains(err.Error(), "${SECRET_SOURCES}") {
+		t.Errorf("LoadTaskDefinition(nil vars) error = %v, want one naming ${SECRET_ARN} only", err)
+	}
+}
+
+func TestLoadTaskDefinition_RefusesSecretSourcesInsideAnotherValue(t *testing.T) {
+	path := writeFile(t, strings.Replace(sourcesTaskDefinition, `"value": "${SECRET_SOURCES}"`, `"value": "x${SECRET_SOURCES}"`, 1))
+	_, err := LoadTaskDefinition(path, map[string]string{"SECRET_ARN": hardenedSecretARN})
+	if err == nil || !strings.Contains(err.Error(), "whole value of an environment variable") {
+		t.Errorf("error = %v, want one saying ${SECRET_SOURCES} must be a whole environment value", err)
 	}
 }
 
@@ -294,6 +426,9 @@ func TestLint_RepositoryTaskDefinition(t *testing.T) {
 	}
 	vars := make(map[string]string)
 	for _, name := range Placeholders(string(raw)) {
+		if name == SecretSourcesVar {
+			continue // rendered from the secrets by LoadTaskDefinition, as the scripts render it
+		}
 		v, ok := exampleVars[name]
 		if !ok {
 			v = "example"
