@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -126,7 +127,8 @@ type localRun struct {
 	ended  bool
 
 	mu        sync.Mutex
-	responses []string // every HTTP answer seen, for the leak check
+	responses []string            // every HTTP answer seen, for the leak check
+	rotated   []map[string]string // secret values put by -rotate-after, for the leak check
 }
 
 func startLocal(t *testing.T, args ...string) *localRun {
@@ -188,16 +190,26 @@ func (r *localRun) waitLine(re *regexp.Regexp, timeout time.Duration) []string {
 // fetch makes a request and records the whole answer for the leak check.
 func (r *localRun) fetch(method, u string, header map[string]string) (int, string) {
 	r.t.Helper()
+	code, body, err := r.tryFetch(method, u, header)
+	if err != nil {
+		r.t.Fatalf("%s %s: %v", method, u, err)
+	}
+	return code, body
+}
+
+// tryFetch is fetch for an address that may not answer (the page while a service replaces
+// the app).
+func (r *localRun) tryFetch(method, u string, header map[string]string) (int, string, error) {
 	req, err := http.NewRequest(method, u, nil)
 	if err != nil {
-		r.t.Fatal(err)
+		return 0, "", err
 	}
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
 	resp, err := (&http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}).Do(req)
 	if err != nil {
-		r.t.Fatalf("%s %s: %v", method, u, err)
+		return 0, "", err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
@@ -210,44 +222,83 @@ func (r *localRun) fetch(method, u string, header map[string]string) (int, strin
 	r.mu.Lock()
 	r.responses = append(r.responses, all.String())
 	r.mu.Unlock()
-	return resp.StatusCode, string(b)
+	return resp.StatusCode, string(b), nil
 }
 
 // apiStatus is the part of /api/status the tests read.
 type apiStatus struct {
 	Counters struct{ Received, Matched, Written uint64 }
-	Secrets  []struct {
-		Name        string
-		Set         bool
-		Fingerprint string
+	Secrets  []apiSecret
+}
+
+// apiSecret is one of /api/status's secrets[]. State is nil when the app does not report it.
+type apiSecret struct {
+	Name          string
+	Set           bool
+	Fingerprint   string
+	Source        string
+	State         *string `json:"state"`
+	Detail        string
+	RotatedAt     string `json:"rotated_at"`
+	TaskStartedAt string `json:"task_started_at"`
+}
+
+func (s apiSecret) state() string {
+	if s.State == nil {
+		return ""
 	}
+	return *s.State
 }
 
 func (r *localRun) status(base string) apiStatus {
 	r.t.Helper()
-	code, body := r.fetch(http.MethodGet, base+"/api/status", nil)
+	st, err := r.tryStatus(base)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return st
+}
+
+func (r *localRun) tryStatus(base string) (apiStatus, error) {
+	code, body, err := r.tryFetch(http.MethodGet, base+"/api/status", nil)
+	if err != nil {
+		return apiStatus{}, err
+	}
 	if code != http.StatusOK {
-		r.t.Fatalf("/api/status = %d %s", code, body)
+		return apiStatus{}, fmt.Errorf("/api/status = %d %s", code, body)
 	}
 	var st apiStatus
 	if err := json.Unmarshal([]byte(body), &st); err != nil {
-		r.t.Fatalf("decode /api/status: %v\n%s", err, body)
+		return apiStatus{}, fmt.Errorf("decode /api/status: %v\n%s", err, body)
 	}
-	return st
+	return st, nil
 }
 
 // waitStatus polls /api/status until cond holds.
 func (r *localRun) waitStatus(base, what string, cond func(apiStatus) bool) apiStatus {
 	r.t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
+	return r.waitStatusFor(base, what, 90*time.Second, false, cond)
+}
+
+// waitStatusFor polls /api/status for up to timeout until cond holds; with tolerant, a page
+// that does not answer (an app being replaced) is polled again rather than a failure.
+func (r *localRun) waitStatusFor(base, what string, timeout time.Duration, tolerant bool, cond func(apiStatus) bool) apiStatus {
+	r.t.Helper()
+	deadline := time.Now().Add(timeout)
 	var st apiStatus
 	for time.Now().Before(deadline) {
-		if st = r.status(base); cond(st) {
-			return st
+		got, err := r.tryStatus(base)
+		switch {
+		case err != nil && !tolerant:
+			r.t.Fatal(err)
+		case err == nil:
+			if st = got; cond(st) {
+				return st
+			}
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	r.t.Fatalf("%s: not reached within 90s; last status %+v\nstdout:\n%s", what, st, tail(r.stdout.String(), 3000))
+	r.t.Fatalf("%s: not reached within %s; last status %+v\nstdout:\n%s", what, timeout, st, tail(r.stdout.String(), 3000))
 	return st
 }
 
@@ -277,18 +328,7 @@ func checkRunningTask(t *testing.T, r *localRun) {
 	})
 
 	t.Run("fingerprints equal streammatch fingerprint", func(t *testing.T) {
-		bin := streammatchBinary(t)
-		for _, s := range st.Secrets {
-			cmd := exec.Command(bin, "fingerprint", s.Name)
-			cmd.Stdin = strings.NewReader(testCreds[s.Name])
-			out, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("streammatch fingerprint %s: %v", s.Name, err)
-			}
-			if want := strings.TrimSpace(string(out)); s.Fingerprint != want {
-				t.Errorf("page fingerprint of %s = %q, want %q (streammatch fingerprint)", s.Name, s.Fingerprint, want)
-			}
-		}
+		checkFingerprints(t, st, testCreds)
 	})
 
 	t.Run("matching items are in DynamoDB", func(t *testing.T) {
@@ -345,6 +385,10 @@ func checkRunningTask(t *testing.T, r *localRun) {
 		if env["FILTER"] != testFilter {
 			t.Errorf("FILTER = %q, want %q (the taskdef placeholder filled from -filter)", env["FILTER"], testFilter)
 		}
+		checkSecretSources(t, env["SECRET_SOURCES"])
+		if env["ROTATION_CHECK_INTERVAL"] == "" {
+			t.Errorf("the app's environment lacks ROTATION_CHECK_INTERVAL")
+		}
 		creds = env
 	})
 
@@ -354,6 +398,7 @@ func checkRunningTask(t *testing.T, r *localRun) {
 		}
 		meta := r.waitLine(reMetadata, time.Second)[1]
 		code, body := r.fetch(http.MethodGet, meta+"/task", nil)
+		checkStartTimes(t, meta, r.fetch)
 		var task struct {
 			Family, Revision, LaunchType, TaskARN, KnownStatus string
 			Containers                                         []struct{ Name, DockerId string }
@@ -365,7 +410,6 @@ func checkRunningTask(t *testing.T, r *localRun) {
 			!strings.Contains(task.TaskARN, ":task/streammatch/") || len(task.Containers) != 1 || task.Containers[0].Name != "streammatch" {
 			t.Errorf("metadata /task = %s", body)
 		}
-		r.fetch(http.MethodGet, meta, nil)
 		r.fetch(http.MethodGet, meta+"/stats", nil)
 		if u := creds["AWS_CONTAINER_CREDENTIALS_FULL_URI"]; u != "" {
 			if code, _ := r.fetch(http.MethodGet, u, nil); code != http.StatusUnauthorized {
@@ -382,15 +426,103 @@ func checkRunningTask(t *testing.T, r *localRun) {
 	})
 }
 
+// reSecretSource is the valueFrom of one of the four keys of local's secret.
+var reSecretSource = regexp.MustCompile(`^arn:aws:secretsmanager:us-east-1:123456789012:secret:streammatch/twitter-[A-Za-z0-9]{6}:([A-Z]+)::$`)
+
+// checkSecretSources checks the app's SECRET_SOURCES: each secret's name mapped to the exact
+// valueFrom of its taskdef entry, rendered after the placeholders were filled.
+func checkSecretSources(t *testing.T, raw string) {
+	t.Helper()
+	var sources map[string]string
+	if err := json.Unmarshal([]byte(raw), &sources); err != nil {
+		t.Fatalf("SECRET_SOURCES %q is not a JSON object: %v", raw, err)
+	}
+	if len(sources) != len(secretKeys) {
+		t.Errorf("SECRET_SOURCES names %d secrets, want %d: %s", len(sources), len(secretKeys), raw)
+	}
+	for _, k := range secretKeys {
+		if m := reSecretSource.FindStringSubmatch(sources[k]); m == nil || m[1] != k {
+			t.Errorf("SECRET_SOURCES[%s] = %q, want the secret's ARN with :%s::", k, sources[k], k)
+		}
+	}
+}
+
+// taskTimes are the start times of a task's metadata v4 answers.
+type taskTimes struct {
+	PullStartedAt, PullStoppedAt, StartedAt time.Time
+	TaskARN                                 string
+}
+
+// checkStartTimes reads the task's and the container's metadata and checks that they carry
+// the start as it happened: PullStartedAt <= PullStoppedAt <= the container's StartedAt, the
+// same StartedAt on the container's endpoint and in /task.
+func checkStartTimes(t *testing.T, meta string, fetch func(method, u string, header map[string]string) (int, string)) taskTimes {
+	t.Helper()
+	_, body := fetch(http.MethodGet, meta+"/task", nil)
+	var task struct {
+		TaskARN                      string
+		PullStartedAt, PullStoppedAt *time.Time
+		Containers                   []struct{ StartedAt *time.Time }
+	}
+	if err := json.Unmarshal([]byte(body), &task); err != nil {
+		t.Fatalf("metadata /task: %v\n%s", err, body)
+	}
+	_, body = fetch(http.MethodGet, meta, nil)
+	var c struct{ StartedAt *time.Time }
+	if err := json.Unmarshal([]byte(body), &c); err != nil {
+		t.Fatalf("metadata: %v\n%s", err, body)
+	}
+	if task.PullStartedAt == nil || task.PullStoppedAt == nil || len(task.Containers) != 1 || task.Containers[0].StartedAt == nil || c.StartedAt == nil {
+		t.Fatalf("metadata lacks a start time: /task %+v, container StartedAt %v", task, c.StartedAt)
+	}
+	started := *c.StartedAt
+	if !task.Containers[0].StartedAt.Equal(started) {
+		t.Errorf("/task Containers[0].StartedAt %v, container endpoint StartedAt %v: want the same", task.Containers[0].StartedAt, started)
+	}
+	if task.PullStartedAt.After(*task.PullStoppedAt) || task.PullStoppedAt.After(started) {
+		t.Errorf("PullStartedAt %v, PullStoppedAt %v, StartedAt %v: want them in this order", task.PullStartedAt, task.PullStoppedAt, started)
+	}
+	if time.Since(started) > 10*time.Minute || started.After(time.Now()) {
+		t.Errorf("StartedAt %v is not the app's real start", started)
+	}
+	return taskTimes{PullStartedAt: *task.PullStartedAt, PullStoppedAt: *task.PullStoppedAt, StartedAt: started, TaskARN: task.TaskARN}
+}
+
+// checkFingerprints checks that the page's fingerprints are those `streammatch fingerprint`
+// computes from values (with -source when the page names the secret's source, as fp3 needs).
+func checkFingerprints(t *testing.T, st apiStatus, values map[string]string) {
+	t.Helper()
+	bin := streammatchBinary(t)
+	for _, s := range st.Secrets {
+		args := []string{"fingerprint"}
+		if s.Source != "" {
+			args = append(args, "-source", s.Source)
+		}
+		cmd := exec.Command(bin, append(args, s.Name)...)
+		cmd.Stdin = strings.NewReader(values[s.Name])
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("streammatch %s: %v", strings.Join(append(args, s.Name), " "), err)
+		}
+		if want := strings.TrimSpace(string(out)); s.Fingerprint != want {
+			t.Errorf("page fingerprint of %s = %q, want %q (streammatch fingerprint)", s.Name, s.Fingerprint, want)
+		}
+	}
+}
+
 // assertNoLeak looks for every secret value, and its encodings, in local's output (which
 // includes the app's) and in every HTTP answer.
 func (r *localRun) assertNoLeak(t *testing.T) {
 	t.Helper()
 	r.mu.Lock()
 	haystacks := map[string]string{"stdout": r.stdout.String(), "stderr": r.stderr.String(), "HTTP answers": strings.Join(r.responses, "\n")}
+	sets := append([]map[string]string{testCreds}, r.rotated...)
 	r.mu.Unlock()
-	for _, k := range secretKeys {
-		v := testCreds[k]
+	for i, k := range slices.Repeat(secretKeys, len(sets)) {
+		v := sets[i/len(secretKeys)][k]
+		if i >= len(secretKeys) {
+			k += " (rotated)"
+		}
 		js, _ := json.Marshal(v)
 		forms := map[string]string{
 			"plain": v, "base64": base64.StdEncoding.EncodeToString([]byte(v)), "base64url": base64.URLEncoding.EncodeToString([]byte(v)),

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/streammatch/streammatch/secrets"
 )
@@ -219,7 +221,7 @@ func TestParseOptions(t *testing.T) {
 		}
 		for _, f := range []string{"-aws", "-run", "-network", "-taskdef", "-secrets", "-addr", "-for", "-rate", "-corpus", "-loop",
 			"-notice-every", "-keepalive", "-filter", "-source", "-table", "-app", "-region", "-image", "-var", "-localstack-image",
-			"-moto-image", "-quiet", "/_local/fail", "LOCALSTACK_AUTH_TOKEN"} {
+			"-moto-image", "-quiet", "-rotate-after", "-rotation-check", "-service", "ROTATION_ACTION=exit", "/_local/fail", "LOCALSTACK_AUTH_TOKEN"} {
 			if !strings.Contains(stdout.String(), f) {
 				t.Errorf("usage lacks %s", f)
 			}
@@ -234,6 +236,32 @@ func TestParseOptions(t *testing.T) {
 			if !strings.Contains(err.Error(), want+" ") {
 				t.Errorf("error lacks %s:\n%v", want, err)
 			}
+		}
+	})
+	t.Run("rotation flags", func(t *testing.T) {
+		o, err := parseOptions([]string{"-rotate-after", "20s", "-rotation-check", "2s", "-service"}, io.Discard, io.Discard)
+		if err != nil || o.RotateAfter != 20*time.Second || o.RotationCheck != 2*time.Second || !o.Service {
+			t.Errorf("options %+v, %v; want -rotate-after 20s, -rotation-check 2s, -service", o, err)
+		}
+		if o, _ := parseOptions(nil, io.Discard, io.Discard); o.RotationCheck != 5*time.Second || o.RotateAfter != 0 || o.Service {
+			t.Errorf("defaults: -rotation-check %s, -rotate-after %s, -service %v; want 5s, 0, false", o.RotationCheck, o.RotateAfter, o.Service)
+		}
+		tests := []struct {
+			args []string
+			want string
+		}{
+			{[]string{"-rotate-after", "-1s"}, "-rotate-after -1s: want a positive duration"},
+			{[]string{"-rotate-after", "30s", "-for", "20s"}, "-rotate-after 30s: the run ends first"},
+			{[]string{"-rotation-check", "500ms"}, "-rotation-check 500ms: want 0 (no check) or at least 1s"},
+			{[]string{"-rotation-check", "-1s"}, "-rotation-check -1s"},
+		}
+		for _, tt := range tests {
+			if _, err := parseOptions(tt.args, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("%q: error %v, want one containing %q", tt.args, err, tt.want)
+			}
+		}
+		if _, err := parseOptions([]string{"-rotation-check", "0"}, io.Discard, io.Discard); err != nil {
+			t.Errorf("-rotation-check 0 (off): %v", err)
 		}
 	})
 	t.Run("-var collects placeholders", func(t *testing.T) {
@@ -283,5 +311,39 @@ func TestForwarder_RelaysBothWays(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run = %v", err)
+	}
+}
+
+func TestSecretSourcesEntry_OnlyWhenTheTaskDefinitionLacksIt(t *testing.T) {
+	refs := []secrets.Secret{
+		{Name: "CONSUMERKEY", ValueFrom: "arn:aws:secretsmanager:us-east-1:123456789012:secret:streammatch/twitter-AbCdEf:CONSUMERKEY::"},
+		{Name: "ACCESSTOKEN", ValueFrom: "/streammatch/ACCESSTOKEN"},
+	}
+	without := secrets.ContainerDefinition{Environment: []secrets.EnvVar{{Name: "FILTER", Value: "x"}}, Secrets: refs}
+	got := secretSourcesEntry(without)
+	if len(got) != 1 || got[0].Name != "SECRET_SOURCES" {
+		t.Fatalf("entry = %+v, want one SECRET_SOURCES", got)
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(got[0].Value), &m); err != nil {
+		t.Fatalf("SECRET_SOURCES %q: %v", got[0].Value, err)
+	}
+	if len(m) != 2 || m["CONSUMERKEY"] != refs[0].ValueFrom || m["ACCESSTOKEN"] != refs[1].ValueFrom {
+		t.Errorf("SECRET_SOURCES = %v, want each name mapped to its valueFrom", m)
+	}
+	with := without
+	with.Environment = append(with.Environment, secrets.EnvVar{Name: "SECRET_SOURCES", Value: `{"CONSUMERKEY":"given"}`})
+	if got := secretSourcesEntry(with); got != nil {
+		t.Errorf("entry = %+v for a task definition that has SECRET_SOURCES, want none (its own value is the one ECS passes)", got)
+	}
+}
+
+func TestDurationValue(t *testing.T) {
+	for d, want := range map[time.Duration]string{0: "0", time.Second: "1s", 5 * time.Second: "5s", 90 * time.Second: "1m30s"} {
+		if got := durationValue(d); got != want {
+			t.Errorf("durationValue(%s) = %q, want %q", d, got, want)
+		} else if back, err := time.ParseDuration(got); err != nil || back != d {
+			t.Errorf("%q does not parse back to %s: %v", got, d, err)
+		}
 	}
 }

@@ -45,6 +45,9 @@ type options struct {
 	LocalStackImage string
 	MotoImage       string
 	Quiet           bool
+	RotateAfter     time.Duration // 0: never rotate
+	RotationCheck   time.Duration // the app's ROTATION_CHECK_INTERVAL; 0 turns the check off
+	Service         bool
 }
 
 // varFlag collects repeated -var NAME=VALUE flags.
@@ -66,7 +69,7 @@ const usageHead = `go run ./local runs the whole streammatch Fargate task on thi
   1. an AWS endpoint: moto_server, LocalStack, a motoserver/moto container, or one you name;
   2. provisioning in it: the secret streammatch/twitter (one JSON object with the four Twitter
      credentials), the DynamoDB table, the execution role (may read exactly that secret) and
-     the task role (may write exactly that table);
+     the task role (may write exactly that table, and describe that secret without reading it);
   3. the ECS agent's part, from taskdef.json: placeholders filled, secrets resolved with the
      execution role's credentials (a broken reference stops the run before the app starts),
      a container credentials endpoint serving the task role and a task metadata v4 endpoint;
@@ -76,6 +79,14 @@ const usageHead = `go run ./local runs the whole streammatch Fargate task on thi
 
 It prints the page URL and runs until Ctrl-C or -for, then stops the app with SIGTERM, tears
 down everything it started and prints a summary.
+
+The secret's lifecycle: the task role may also describe the secret (DescribeSecret,
+ListSecretVersionIds: metadata, never the value), the app gets SECRET_SOURCES (where each
+secret came from) and checks every -rotation-check whether the secret changed after it
+started. -rotate-after 20s puts new random values in the secret mid-run (never printed) and
+the page turns to "rotated"; add -service and local acts as an ECS service: the app exits on
+the drift (ROTATION_ACTION=exit), and local resolves the secrets again with the execution role
+and starts a new app, whose page shows the new fingerprints and "current".
 
 Usage: go run ./local [flags]
 
@@ -121,6 +132,9 @@ func parseOptions(args []string, stdout, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.LocalStackImage, "localstack-image", defaultLocalStackImage, "the LocalStack image (pinned)")
 	fs.StringVar(&o.MotoImage, "moto-image", defaultMotoImage, "the moto image used when moto_server is not on PATH (pinned)")
 	fs.BoolVar(&o.Quiet, "quiet", false, "do not pass the app's log lines through")
+	fs.DurationVar(&o.RotateAfter, "rotate-after", 0, "rotate the secret in the emulator this long after the app is healthy, e.g. 20s: new\nrandom values (never printed) become AWSCURRENT and the only ones the stream simulator\naccepts; the running app keeps the old ones until it is replaced")
+	fs.DurationVar(&o.RotationCheck, "rotation-check", 5*time.Second, "the app's ROTATION_CHECK_INTERVAL: how often it checks whether its secret was rotated\n(0 turns the check off, else at least 1s)")
+	fs.BoolVar(&o.Service, "service", false, "act as an ECS service (desiredCount 1): the app gets ROTATION_ACTION=exit, and whenever\nit exits (drift, crash) local resolves the secrets again with the execution role and\nstarts a new app, until Ctrl-C or -for")
 	fs.Usage = func() {
 		out := fs.Output()
 		fmt.Fprint(out, usageHead)
@@ -179,6 +193,14 @@ func (o *options) check() error {
 	}
 	if o.KeepAlive <= 0 {
 		add("-keepalive %s: want a positive duration", o.KeepAlive)
+	}
+	if o.RotateAfter < 0 {
+		add("-rotate-after %s: want a positive duration, e.g. 20s", o.RotateAfter)
+	} else if o.RotateAfter > 0 && o.For > 0 && o.RotateAfter >= o.For {
+		add("-rotate-after %s: the run ends first (-for %s); want a shorter duration or a longer -for", o.RotateAfter, o.For)
+	}
+	if o.RotationCheck < 0 || (o.RotationCheck > 0 && o.RotationCheck < time.Second) {
+		add("-rotation-check %s: want 0 (no check) or at least 1s, e.g. 5s", o.RotationCheck)
 	}
 	if o.NoticeEvery < 0 {
 		add("-notice-every %d: want 0 or more", o.NoticeEvery)

@@ -62,7 +62,13 @@ func namesFor(app, table string) names {
 const (
 	executionPolicyName = "pull-logs-secrets"
 	taskPolicyName      = "dynamodb-write"
+	// taskDescribePolicyName is the task role's second inline policy: the rotation drift
+	// check's metadata-only access to the secret (DescribeSecret, ListSecretVersionIds).
+	taskDescribePolicyName = "secrets-describe"
 )
+
+// inlinePolicy is one named inline policy of a role.
+type inlinePolicy struct{ Name, Document string }
 
 // provision creates, when absent, the secret, the table and both roles in the emulator, and
 // brings them up to date when present, so a second run against the same endpoint changes
@@ -84,15 +90,15 @@ func provision(ctx context.Context, cfg aws.Config, n names, creds twitterCreden
 	if p.TableARN, err = store.EnsureTable(ctx, dynamodb.NewFromConfig(cfg), n.Table); err != nil {
 		return p, err
 	}
-	trust, execution, task, err := localPolicies(p.Account, p.SecretARN, p.TableARN)
+	docs, err := localPolicies(p.Account, p.SecretARN, p.TableARN)
 	if err != nil {
 		return p, err
 	}
 	im := iam.NewFromConfig(cfg)
-	if p.ExecutionRoleARN, err = ensureRole(ctx, im, n.ExecutionRole, trust, executionPolicyName, execution); err != nil {
+	if p.ExecutionRoleARN, err = ensureRole(ctx, im, n.ExecutionRole, docs.Trust, inlinePolicy{executionPolicyName, docs.Execution}); err != nil {
 		return p, err
 	}
-	if p.TaskRoleARN, err = ensureRole(ctx, im, n.TaskRole, trust, taskPolicyName, task); err != nil {
+	if p.TaskRoleARN, err = ensureRole(ctx, im, n.TaskRole, docs.Trust, inlinePolicy{taskPolicyName, docs.Task}, inlinePolicy{taskDescribePolicyName, docs.TaskDescribe}); err != nil {
 		return p, err
 	}
 	return p, nil
@@ -145,8 +151,8 @@ func ensureSecret(ctx context.Context, sm *secretsmanager.Client, name string, c
 }
 
 // ensureRole creates the role when absent, else brings its trust policy up to date, and then
-// sets its one inline policy; both calls replace what is there, so a rerun changes nothing.
-func ensureRole(ctx context.Context, im *iam.Client, name, trust, policyName, policy string) (string, error) {
+// sets its inline policies; both calls replace what is there, so a rerun changes nothing.
+func ensureRole(ctx context.Context, im *iam.Client, name, trust string, policies ...inlinePolicy) (string, error) {
 	var roleARN string
 	got, err := im.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
 	var nf *iamtypes.NoSuchEntityException
@@ -172,8 +178,10 @@ func ensureRole(ctx context.Context, im *iam.Client, name, trust, policyName, po
 			}
 		}
 	}
-	if _, err := im.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(name), PolicyName: aws.String(policyName), PolicyDocument: aws.String(policy)}); err != nil {
-		return "", fmt.Errorf("put policy %s on role %s: %w", policyName, name, err)
+	for _, p := range policies {
+		if _, err := im.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(name), PolicyName: aws.String(p.Name), PolicyDocument: aws.String(p.Document)}); err != nil {
+			return "", fmt.Errorf("put policy %s on role %s: %w", p.Name, name, err)
+		}
 	}
 	return roleARN, nil
 }
@@ -189,21 +197,34 @@ func sameJSON(a, b string) bool {
 	return string(ja) == string(jb)
 }
 
+// rolePolicies are the documents of both roles.
+type rolePolicies struct {
+	Trust, Execution, Task, TaskDescribe string
+}
+
 // localPolicies renders the roles' documents from the templates in scripts/policies/, the
 // files scripts/create-roles.sh renders for a deployment, so a least-privilege test of either
 // proves the other. Of the execution role's templates the local run takes only
 // execution-secretsmanager.json: it pulls no image from ECR and has no awslogs driver, so
 // execution-pull-logs.json would grant nothing here, and it always keeps the credentials in
-// Secrets Manager under the default key (no execution-ssm.json, no execution-kms.json).
-func localPolicies(account, secretARN, tableARN string) (trust, execution, task string, err error) {
-	if trust, err = scripts.Policy("trust-ecs-tasks", map[string]string{"ACCOUNT_ID": account}); err != nil {
-		return "", "", "", err
+// Secrets Manager under the default key (no execution-ssm.json, no execution-kms.json). The
+// task role gets task-dynamodb.json and, because the secret is in Secrets Manager,
+// task-secrets-describe.json: the drift check's DescribeSecret and ListSecretVersionIds on that
+// one secret, which return its metadata and never its value.
+func localPolicies(account, secretARN, tableARN string) (rolePolicies, error) {
+	var docs rolePolicies
+	var err error
+	if docs.Trust, err = scripts.Policy("trust-ecs-tasks", map[string]string{"ACCOUNT_ID": account}); err != nil {
+		return docs, err
 	}
-	if execution, err = scripts.Policy("execution-secretsmanager", map[string]string{"SECRET_ARN": secretARN}); err != nil {
-		return "", "", "", err
+	if docs.Execution, err = scripts.Policy("execution-secretsmanager", map[string]string{"SECRET_ARN": secretARN}); err != nil {
+		return docs, err
 	}
-	if task, err = scripts.Policy("task-dynamodb", map[string]string{"TABLE_ARN": tableARN}); err != nil {
-		return "", "", "", err
+	if docs.Task, err = scripts.Policy("task-dynamodb", map[string]string{"TABLE_ARN": tableARN}); err != nil {
+		return docs, err
 	}
-	return trust, execution, task, nil
+	if docs.TaskDescribe, err = scripts.Policy("task-secrets-describe", map[string]string{"SECRET_ARN": secretARN}); err != nil {
+		return docs, err
+	}
+	return docs, nil
 }

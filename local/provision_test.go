@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -21,7 +22,7 @@ import (
 func TestLocalPolicies_GrantExactlyOneResourceEach(t *testing.T) {
 	const secretARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:streammatch/twitter-AbCdEf"
 	const tableARN = "arn:aws:dynamodb:us-east-1:123456789012:table/twitterStream"
-	trust, execution, task, err := localPolicies("123456789012", secretARN, tableARN)
+	docs, err := localPolicies("123456789012", secretARN, tableARN)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,8 +31,9 @@ func TestLocalPolicies_GrantExactlyOneResourceEach(t *testing.T) {
 		wantAction string
 		wantRes    string
 	}{
-		{"execution role reads the secret", execution, `"secretsmanager:GetSecretValue"`, `"` + secretARN + `"`},
-		{"task role writes the table", task, `["dynamodb:BatchWriteItem","dynamodb:PutItem"]`, `"` + tableARN + `"`},
+		{"execution role reads the secret", docs.Execution, `"secretsmanager:GetSecretValue"`, `"` + secretARN + `"`},
+		{"task role writes the table", docs.Task, `["dynamodb:BatchWriteItem","dynamodb:PutItem"]`, `"` + tableARN + `"`},
+		{"task role describes the secret, never reads it", docs.TaskDescribe, `["secretsmanager:DescribeSecret","secretsmanager:ListSecretVersionIds"]`, `"` + secretARN + `"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -48,7 +50,7 @@ func TestLocalPolicies_GrantExactlyOneResourceEach(t *testing.T) {
 			}
 		})
 	}
-	if trust := compactJSON(t, trust); !strings.Contains(trust, `"Service":"ecs-tasks.amazonaws.com"`) || !strings.Contains(trust, `"aws:SourceAccount":"123456789012"`) {
+	if trust := compactJSON(t, docs.Trust); !strings.Contains(trust, `"Service":"ecs-tasks.amazonaws.com"`) || !strings.Contains(trust, `"aws:SourceAccount":"123456789012"`) {
 		t.Errorf("trust policy %s: want ecs-tasks.amazonaws.com limited to the account", trust)
 	}
 }
@@ -82,13 +84,9 @@ func TestProvision_IsIdempotentAndStoresThisRunsValues(t *testing.T) {
 	}
 
 	im := iam.NewFromConfig(cfg)
-	for role, policy := range map[string]string{n.ExecutionRole: executionPolicyName, n.TaskRole: taskPolicyName} {
-		out, err := im.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: aws.String(role)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.Join(out.PolicyNames, ",") != policy {
-			t.Errorf("role %s has inline policies %q, want only %s", role, out.PolicyNames, policy)
+	for role, want := range map[string][]string{n.ExecutionRole: {executionPolicyName}, n.TaskRole: {taskPolicyName, taskDescribePolicyName}} {
+		if got := inlinePolicyNames(t, im, role); !slices.Equal(got, slices.Sorted(slices.Values(want))) {
+			t.Errorf("role %s has inline policies %q, want exactly %q", role, got, want)
 		}
 	}
 }
@@ -121,10 +119,11 @@ func TestProvision_RolesCarryTheScriptsTemplates(t *testing.T) {
 	}{
 		{n.ExecutionRole, executionPolicyName, render("execution-secretsmanager", map[string]string{"SECRET_ARN": p.SecretARN})},
 		{n.TaskRole, taskPolicyName, render("task-dynamodb", map[string]string{"TABLE_ARN": p.TableARN})},
+		{n.TaskRole, taskDescribePolicyName, render("task-secrets-describe", map[string]string{"SECRET_ARN": p.SecretARN})},
 	}
 	im := iam.NewFromConfig(cfg)
 	for _, tt := range tests {
-		t.Run(tt.role, func(t *testing.T) {
+		t.Run(tt.role+"/"+tt.policyName, func(t *testing.T) {
 			role, err := im.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(tt.role)})
 			if err != nil {
 				t.Fatal(err)
@@ -145,7 +144,8 @@ func TestProvision_RolesCarryTheScriptsTemplates(t *testing.T) {
 
 // Least privilege of the local run's roles, under moto's IAM enforcement, as iam_test.go at
 // the repository root proves it for the roles scripts/create-roles.sh creates: the execution
-// role reads the secret and cannot write the table, the task role the other way round.
+// role reads the secret and cannot write the table, the task role the other way round; the
+// task role may describe the secret (the rotation drift check), which returns no value.
 func TestProvision_LeastPrivilegeUnderIAMEnforcement(t *testing.T) {
 	// Enforcement starts only when the test asks for it (enforceIAM below): provisioning runs
 	// as moto's unchecked root, as an administrator would.
@@ -164,8 +164,10 @@ func TestProvision_LeastPrivilegeUnderIAMEnforcement(t *testing.T) {
 	// back with its actions unchanged and its resources widened to "*", which keeps the
 	// question moto can answer: which actions each role may perform at all.
 	im := iam.NewFromConfig(cfg)
-	for role, policyName := range map[string]string{n.ExecutionRole: executionPolicyName, n.TaskRole: taskPolicyName} {
-		widenForMoto(t, im, role, policyName)
+	for _, role := range []string{n.ExecutionRole, n.TaskRole} {
+		for _, policyName := range inlinePolicyNames(t, im, role) {
+			widenForMoto(t, im, role, policyName)
+		}
 	}
 
 	roleCfg := map[string]aws.Config{}
@@ -187,17 +189,24 @@ func TestProvision_LeastPrivilegeUnderIAMEnforcement(t *testing.T) {
 
 	refs := []secrets.Secret{{Name: "CONSUMERKEY", ValueFrom: p.SecretARN + ":CONSUMERKEY::"}}
 	tests := []struct {
-		role                         string
-		canReadSecret, canWriteTable bool
+		role                                            string
+		canReadSecret, canWriteTable, canDescribeSecret bool
 	}{
-		{n.TaskRole, false, true},
-		{n.ExecutionRole, true, false},
+		{n.TaskRole, false, true, true},
+		{n.ExecutionRole, true, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.role, func(t *testing.T) {
 			c := roleCfg[tt.role]
 			_, err := secretsmanager.NewFromConfig(c).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(p.SecretARN)})
 			mototest.CheckAllowed(t, "secretsmanager:GetSecretValue on the secret", err, tt.canReadSecret)
+
+			// The drift check's two calls: metadata only.
+			sm := secretsmanager.NewFromConfig(c)
+			_, err = sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(p.SecretARN)})
+			mototest.CheckAllowed(t, "secretsmanager:DescribeSecret on the secret", err, tt.canDescribeSecret)
+			_, err = sm.ListSecretVersionIds(ctx, &secretsmanager.ListSecretVersionIdsInput{SecretId: aws.String(p.SecretARN)})
+			mototest.CheckAllowed(t, "secretsmanager:ListSecretVersionIds on the secret", err, tt.canDescribeSecret)
 
 			_, err = dynamodb.NewFromConfig(c).BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
 				RequestItems: map[string][]types.WriteRequest{n.Table: {{PutRequest: &types.PutRequest{Item: map[string]types.AttributeValue{
@@ -217,6 +226,16 @@ func TestProvision_LeastPrivilegeUnderIAMEnforcement(t *testing.T) {
 			}
 		})
 	}
+}
+
+// inlinePolicyNames lists the role's inline policies, sorted.
+func inlinePolicyNames(t *testing.T, im *iam.Client, role string) []string {
+	t.Helper()
+	out, err := im.ListRolePolicies(context.Background(), &iam.ListRolePoliciesInput{RoleName: aws.String(role)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slices.Sorted(slices.Values(out.PolicyNames))
 }
 
 // widenForMoto replaces the role's inline policy with one that allows the same actions on "*".

@@ -178,7 +178,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	execCfg := cfg.Copy()
 	execCfg.Credentials = assumeRole(cfg, p.ExecutionRoleARN, "ecs-agent-local-execution")
-	resolved, err := secrets.NewResolver(execCfg).Resolve(ctx, cd.Secrets)
+	stopTimeout := time.Duration(secrets.DefaultStopTimeout) * time.Second
+	if cd.StopTimeout != nil {
+		stopTimeout = time.Duration(*cd.StopTimeout) * time.Second
+	}
+	var logOut io.Writer = out
+	if o.Quiet {
+		logOut = nil
+	}
+	l := &launcher{
+		o: o, mode: mode, td: td, cd: cd, p: p, cfg: cfg, execCfg: execCfg, image: image,
+		bindHost: bindHost, hostNetwork: hostNetwork, publish: publish, logOut: logOut, say: say,
+		stderr: stderr, pathEnv: "PATH=" + getenv("PATH"), stopTimeout: stopTimeout,
+	}
+	// The agent reads the secrets while it prepares the task, before the container starts:
+	// the task's PullStartedAt is taken just before, so that the metadata says truthfully
+	// which secret versions the task may hold.
+	pullStarted := time.Now().UTC()
+	resolved, err := l.resolve(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "local: the task stopped before container %s started (nothing was started): %v\n", cd.Name, err)
 		return &exitError{code: 1, err: errors.New("secrets could not be resolved; see the stopped reason above")}
@@ -189,26 +206,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	say("secrets resolved with the execution role: %s", strings.Join(secretNames, ", "))
 
-	token, err := agent.RandomHex(32)
+	// Teardown stops the app first and the agent endpoints after it: cleanups run newest
+	// first, and "the app" is added once it starts.
+	cl.add("ECS agent endpoints", func(ctx context.Context) error { return l.stopCurrent(ctx) })
+	first, err := l.newTask(ctx, pullStarted)
 	if err != nil {
 		return err
 	}
-	meta, err := taskMetadata(td, cd, p, o, image)
-	if err != nil {
-		return err
-	}
-	agentSrv, err := agent.New(agent.Config{
-		Credentials: assumeRole(cfg, p.TaskRoleARN, "ecs-task-local"),
-		RoleArn:     p.TaskRoleARN,
-		Token:       token,
-		Task:        meta.task,
-		Container:   meta.container,
-	}, net.JoinHostPort(bindHost, "0"))
-	if err != nil {
-		return err
-	}
-	goRun(cl, "ECS agent endpoints", ctx, agentSrv.Run)
-	say("ECS agent endpoints: task role credentials and task metadata v4 at %s", agentSrv.MetadataURL(bindHost))
 
 	// 4. The stream simulator.
 	sim, err := startSimulator(o, creds, bindHost)
@@ -217,8 +221,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	goRun(cl, "stream simulator", ctx, sim.Run)
 	say("stream simulator: %s (faults: POST %s%sfail?status=503, see -h)", sim.URL(), sim.URL(), controlPrefix)
+	l.simURL = sim.URL()
 
-	appEndpoint := ep.URL
+	l.appEndpoint = ep.URL
 	if mode == "container" && !hostNetwork {
 		target, err := hostPortOf(ep.URL)
 		if err != nil {
@@ -229,95 +234,38 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		goRun(cl, "emulator forwarder", ctx, fwd.Run)
-		appEndpoint = "http://" + fwd.Addr()
+		l.appEndpoint = "http://" + fwd.Addr()
 	}
 
 	// 5. The app, with exactly the environment ECS would give it.
-	containerPort := 8080
-	if len(cd.PortMappings) > 0 && cd.PortMappings[0].ContainerPort > 0 {
-		containerPort = cd.PortMappings[0].ContainerPort
-	}
-	httpAddr := publish
+	l.httpAddr = publish
 	if mode == "container" && !hostNetwork {
-		httpAddr = ":" + strconv.Itoa(containerPort)
+		containerPort := 8080
+		if len(cd.PortMappings) > 0 && cd.PortMappings[0].ContainerPort > 0 {
+			containerPort = cd.PortMappings[0].ContainerPort
+		}
+		l.httpAddr = ":" + strconv.Itoa(containerPort)
 	}
-	env := appEnvironment(cd.Environment, resolved, []secrets.EnvVar{
-		{Name: "AWS_CONTAINER_CREDENTIALS_FULL_URI", Value: agentSrv.CredentialsURL(bindHost)},
-		{Name: "AWS_CONTAINER_AUTHORIZATION_TOKEN", Value: token},
-		{Name: "ECS_CONTAINER_METADATA_URI_V4", Value: agentSrv.MetadataURL(bindHost)},
-		{Name: "AWS_EXECUTION_ENV", Value: "AWS_ECS_FARGATE"},
-		{Name: "AWS_REGION", Value: o.Region},
-		{Name: "AWS_DEFAULT_REGION", Value: o.Region},
-		{Name: "AWS_ENDPOINT_URL", Value: appEndpoint},
-		{Name: "TWITTER_STREAM_URL", Value: sim.URL()},
-		{Name: "HTTP_ADDR", Value: httpAddr},
-	})
-
-	var logOut io.Writer = out
-	if o.Quiet {
-		logOut = nil
-	}
-	appOut := newAppOutput(logOut)
-	var app runningApp
 	if mode == "process" {
 		say("building the app: go build in %s", repo)
-		bin, err := buildBinary(ctx, repo, cl)
-		if err != nil {
+		if l.bin, err = buildBinary(ctx, repo, cl); err != nil {
 			return err
 		}
-		pathEnv := "PATH=" + getenv("PATH")
-		app, err = startProcess(bin, append(envStrings(env), pathEnv), "http://"+publish+"/healthz", appOut)
-		if err != nil {
-			return err
-		}
-		agentSrv.SetContainer(func(c *agent.ContainerMetadata) {
-			now := time.Now().UTC()
-			c.StartedAt, c.KnownStatus = &now, "RUNNING"
-		})
 	} else {
-		eng, _ := getEngine()
+		l.eng, _ = getEngine()
 		if o.Image == "" {
-			if image, err = buildImage(ctx, repo, eng, say); err != nil {
+			if l.image, err = buildImage(ctx, repo, l.eng, say); err != nil {
 				return err
 			}
 		}
-		cpu, mem := meta.task.Limits.CPU, meta.task.Limits.Memory
-		if cd.Memory != nil {
-			mem = *cd.Memory
-		}
-		c, err := startContainer(ctx, containerSpec{
-			Image: image, Env: env, Def: cd, Publish: publish, Port: containerPort, Host: hostNetwork, CPU: cpu, Memory: mem,
-		}, eng, appOut)
-		if err != nil {
-			return err
-		}
-		app = c
-		agentSrv.SetContainer(func(m *agent.ContainerMetadata) {
-			now := time.Now().UTC()
-			m.DockerID, m.StartedAt, m.KnownStatus = c.ID(), &now, "RUNNING"
-		})
 	}
-	agentSrv.SetKnownStatus("RUNNING")
-	stopTimeout := time.Duration(secrets.DefaultStopTimeout) * time.Second
-	if cd.StopTimeout != nil {
-		stopTimeout = time.Duration(*cd.StopTimeout) * time.Second
-	}
-	stopped := false
-	stopApp := func() error {
-		if stopped {
-			return nil
-		}
-		stopped = true
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout+30*time.Second)
-		defer cancel()
-		err := app.Stop(sctx, stopTimeout)
-		agentSrv.SetKnownStatus("STOPPED")
+	first.pulled(time.Now().UTC())
+	if err := l.start(ctx, first, resolved); err != nil {
 		return err
 	}
-	cl.add("the app", func(context.Context) error { return stopApp() })
-	say("app started: %s", app.Describe())
+	cl.add("the app", func(ctx context.Context) error { return l.stopCurrent(ctx) })
 
-	if err := app.WaitHealthy(ctx); err != nil {
+	if err := first.app.WaitHealthy(ctx); err != nil {
 		if ctx.Err() != nil {
 			return errors.New("interrupted while waiting for the app to become healthy")
 		}
@@ -335,31 +283,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	} else {
 		say("running until Ctrl-C")
 	}
+	if o.Service {
+		say("acting as an ECS service: when the app exits, a replacement task starts with the secrets resolved again")
+	}
 
-	var forC <-chan time.Time
-	if o.For > 0 {
-		t := time.NewTimer(o.For)
-		defer t.Stop()
-		forC = t.C
-	}
-	var runErr error
-	select {
-	case <-ctx.Done():
-		say("interrupted: stopping the app (SIGTERM, stopTimeout %s)", stopTimeout)
-	case <-forC:
-		say("%s elapsed: stopping the app (SIGTERM, stopTimeout %s)", o.For, stopTimeout)
-	case <-app.Exited():
-		runErr = fmt.Errorf("the essential container %s exited (%s), so the task stopped, as on ECS", cd.Name, app.ExitStatus())
-	}
+	last, runErr := l.serve(ctx, first, sim)
 	fallback, _ := pageCounters(context.WithoutCancel(ctx), base)
-	if err := stopApp(); err != nil {
+	if err := l.stopTask(ctx, last); err != nil {
 		say("warning: %v", err)
 	}
-	counters := appOut.finalCounters()
-	if !counters.Known {
-		counters = fallback
-	}
-	say("%s", summary(context.WithoutCancel(ctx), cfg, ep, n.Table, o.Region, counters))
+	say("%s", summary(context.WithoutCancel(ctx), cfg, ep, n.Table, o.Region, l.counters(last, fallback), l.lifecycle()))
 	return runErr
 }
 
@@ -483,8 +416,9 @@ func findRepoRoot() (string, error) {
 	}
 }
 
-// summary is the one line printed at the end: the counts and where the items are.
-func summary(ctx context.Context, cfg aws.Config, ep awsEndpoint, table, region string, c appCounters) string {
+// summary is the one line printed at the end: the counts, the tasks and the secret's
+// rotation (lifecycle), and where the items are.
+func summary(ctx context.Context, cfg aws.Config, ep awsEndpoint, table, region string, c appCounters, lifecycle string) string {
 	counts := "received ?, matched ?, written ? (the app logged no final counts)"
 	if c.Known {
 		counts = fmt.Sprintf("received %d, matched %d, written %d", c.Received, c.Matched, c.Written)
@@ -503,7 +437,7 @@ func summary(ctx context.Context, cfg aws.Config, ep awsEndpoint, table, region 
 	if ep.Ephemeral {
 		where += " (while it runs: the emulator stops with this run; pass -aws URL with your own endpoint to keep the items)"
 	}
-	return "summary: " + counts + "; items in " + where
+	return "summary: " + counts + "; " + lifecycle + "; items in " + where
 }
 
 // metadata is the agent's view of the task.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/streammatch/streammatch/twittersim"
@@ -19,8 +20,12 @@ const controlPrefix = "/_local/"
 
 // simulator is the in-process statuses/filter simulator plus its control endpoint.
 type simulator struct {
-	sim *twittersim.Server
+	cfg twittersim.Config
 	ln  net.Listener
+
+	mu      sync.Mutex
+	sim     *twittersim.Server   // accepts the secret's current values
+	retired []*twittersim.Server // earlier values' servers, which keep their open streams
 }
 
 // startSimulator builds the simulator for creds and listens on host:0.
@@ -29,11 +34,8 @@ func startSimulator(o options, creds twitterCredentials, host string) (*simulato
 	if rate == 0 {
 		rate = -1 // twittersim reads 0 as its default rate; -rate 0 means no tweets
 	}
-	sim, err := twittersim.New(twittersim.Config{
-		Credentials: twittersim.Credentials{
-			ConsumerKey: creds["CONSUMERKEY"], ConsumerSecret: creds["CONSUMERSECRETKEY"],
-			AccessToken: creds["ACCESSTOKEN"], AccessTokenSecret: creds["ACCESSTOKENSECRET"],
-		},
+	cfg := twittersim.Config{
+		Credentials: simCredentials(creds),
 		Rate:        rate,
 		Corpus:      o.Corpus,
 		Loop:        o.Loop,
@@ -41,7 +43,8 @@ func startSimulator(o options, creds twitterCredentials, host string) (*simulato
 		NoticeEvery: o.NoticeEvery,
 		Seed:        time.Now().UnixNano(),
 		Logger:      slog.New(slog.DiscardHandler),
-	})
+	}
+	sim, err := twittersim.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("stream simulator: %w", err)
 	}
@@ -50,7 +53,49 @@ func startSimulator(o options, creds twitterCredentials, host string) (*simulato
 		sim.Close()
 		return nil, fmt.Errorf("stream simulator: listen on %s: %w", host, err)
 	}
-	return &simulator{sim: sim, ln: ln}, nil
+	return &simulator{cfg: cfg, sim: sim, ln: ln}, nil
+}
+
+func simCredentials(creds twitterCredentials) twittersim.Credentials {
+	return twittersim.Credentials{
+		ConsumerKey: creds["CONSUMERKEY"], ConsumerSecret: creds["CONSUMERSECRETKEY"],
+		AccessToken: creds["ACCESSTOKEN"], AccessTokenSecret: creds["ACCESSTOKENSECRET"],
+	}
+}
+
+// rotate makes new connections need creds, as regenerating an app's keys at Twitter does:
+// a request signed with the old values is rejected with 401 from now on. Streams that are
+// already open stay open on the old values' server until they end, as Twitter's do.
+func (s *simulator) rotate(creds twitterCredentials) error {
+	cfg := s.cfg
+	cfg.Credentials = simCredentials(creds)
+	cfg.Seed = time.Now().UnixNano()
+	sim, err := twittersim.New(cfg)
+	if err != nil {
+		return fmt.Errorf("stream simulator: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.retired = append(s.retired, s.sim)
+	s.sim = sim
+	return nil
+}
+
+// current is the server that takes new requests and the fault controls.
+func (s *simulator) current() *twittersim.Server {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sim
+}
+
+// closeAll ends every stream of every server.
+func (s *simulator) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.retired {
+		r.Close()
+	}
+	s.sim.Close()
 }
 
 // URL is the simulator's base URL (TWITTER_STREAM_URL) as seen from host.
@@ -59,9 +104,10 @@ func (s *simulator) URL() string { return "http://" + s.ln.Addr().String() }
 // Run serves until ctx ends.
 func (s *simulator) Run(ctx context.Context) error {
 	mux := http.NewServeMux()
-	mux.Handle(twittersim.FilterPath, s.sim)
+	mux.Handle(twittersim.FilterPath, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.current().ServeHTTP(w, r) }))
 	mux.HandleFunc("GET "+controlPrefix+"status", func(w http.ResponseWriter, r *http.Request) {
-		writeControl(w, http.StatusOK, map[string]any{"stats": s.sim.Stats(), "faults": s.sim.Faults()})
+		sim := s.current()
+		writeControl(w, http.StatusOK, map[string]any{"stats": sim.Stats(), "faults": sim.Faults()})
 	})
 	mux.HandleFunc("POST "+controlPrefix+"fail", func(w http.ResponseWriter, r *http.Request) {
 		status, err1 := intParam(r, "status", 503)
@@ -70,8 +116,9 @@ func (s *simulator) Run(ctx context.Context) error {
 			writeControl(w, http.StatusBadRequest, map[string]string{"error": "want status=400..599 and times>=1"})
 			return
 		}
-		s.sim.FailNext(status, times)
-		writeControl(w, http.StatusOK, map[string]any{"faults": s.sim.Faults()})
+		sim := s.current()
+		sim.FailNext(status, times)
+		writeControl(w, http.StatusOK, map[string]any{"faults": sim.Faults()})
 	})
 	mux.HandleFunc("POST "+controlPrefix+"disconnect", func(w http.ResponseWriter, r *http.Request) {
 		after, err := intParam(r, "after", 0)
@@ -79,8 +126,9 @@ func (s *simulator) Run(ctx context.Context) error {
 			writeControl(w, http.StatusBadRequest, map[string]string{"error": "want after>=0 (messages) and optionally midline=1"})
 			return
 		}
-		s.sim.DisconnectAfter(after, r.URL.Query().Get("midline") == "1")
-		writeControl(w, http.StatusOK, map[string]any{"faults": s.sim.Faults()})
+		sim := s.current()
+		sim.DisconnectAfter(after, r.URL.Query().Get("midline") == "1")
+		writeControl(w, http.StatusOK, map[string]any{"faults": sim.Faults()})
 	})
 	mux.HandleFunc("POST "+controlPrefix+"stall", func(w http.ResponseWriter, r *http.Request) {
 		after, err := intParam(r, "after", 0)
@@ -88,12 +136,14 @@ func (s *simulator) Run(ctx context.Context) error {
 			writeControl(w, http.StatusBadRequest, map[string]string{"error": "want after>=0 (messages)"})
 			return
 		}
-		s.sim.Stall(after)
-		writeControl(w, http.StatusOK, map[string]any{"faults": s.sim.Faults()})
+		sim := s.current()
+		sim.Stall(after)
+		writeControl(w, http.StatusOK, map[string]any{"faults": sim.Faults()})
 	})
 	mux.HandleFunc("POST "+controlPrefix+"clear", func(w http.ResponseWriter, r *http.Request) {
-		s.sim.ClearFaults()
-		writeControl(w, http.StatusOK, map[string]any{"faults": s.sim.Faults()})
+		sim := s.current()
+		sim.ClearFaults()
+		writeControl(w, http.StatusOK, map[string]any{"faults": sim.Faults()})
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeControl(w, http.StatusNotFound, map[string]string{"error": "not found; the stream is POST " + twittersim.FilterPath + ", the controls are under " + controlPrefix})
@@ -103,11 +153,11 @@ func (s *simulator) Run(ctx context.Context) error {
 	go func() { errc <- srv.Serve(s.ln) }()
 	select {
 	case err := <-errc:
-		s.sim.Close()
+		s.closeAll()
 		return fmt.Errorf("stream simulator: %w", err)
 	case <-ctx.Done():
 	}
-	s.sim.Close() // ends the streams, so that Shutdown does not wait for them
+	s.closeAll() // ends the streams, so that Shutdown does not wait for them
 	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutdown)

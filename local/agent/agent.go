@@ -203,6 +203,15 @@ func (s *Server) SetContainer(update func(c *ContainerMetadata)) {
 	update(&s.container)
 }
 
+// SetTask records what became known about the task while it started, such as the times
+// PullStartedAt and PullStoppedAt, which a task's rotation drift check compares with the
+// creation dates of secret versions.
+func (s *Server) SetTask(update func(t *TaskMetadata)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	update(&s.task)
+}
+
 // SetKnownStatus sets the task's and the container's KnownStatus, e.g. RUNNING or STOPPED.
 func (s *Server) SetKnownStatus(status string) {
 	s.mu.Lock()

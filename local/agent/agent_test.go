@@ -191,6 +191,33 @@ func TestServer_TaskMetadataV4(t *testing.T) {
 	}
 }
 
+// The drift check reads the task's start from these times: the container's StartedAt on its
+// own endpoint and in /task, and the task's PullStartedAt and PullStoppedAt.
+func TestServer_TaskMetadataV4_CarriesTheStartTimes(t *testing.T) {
+	s := startServer(t, &countingProvider{ttl: time.Hour}, 0)
+	pullStarted := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	pullStopped, started := pullStarted.Add(2*time.Second), pullStarted.Add(3*time.Second)
+	s.SetTask(func(t *TaskMetadata) { t.PullStartedAt, t.PullStoppedAt = &pullStarted, &pullStopped })
+	s.SetContainer(func(c *ContainerMetadata) { c.StartedAt = &started })
+
+	_, body := get(t, s.MetadataURL("127.0.0.1")+"/task", "")
+	var task TaskMetadata
+	if err := json.Unmarshal([]byte(body), &task); err != nil {
+		t.Fatal(err)
+	}
+	if task.PullStartedAt == nil || !task.PullStartedAt.Equal(pullStarted) || task.PullStoppedAt == nil || !task.PullStoppedAt.Equal(pullStopped) {
+		t.Errorf("PullStartedAt %v PullStoppedAt %v, want %v and %v", task.PullStartedAt, task.PullStoppedAt, pullStarted, pullStopped)
+	}
+	if len(task.Containers) != 1 || task.Containers[0].StartedAt == nil || !task.Containers[0].StartedAt.Equal(started) {
+		t.Errorf("Containers = %+v, want one with StartedAt %v", task.Containers, started)
+	}
+	_, body = get(t, s.MetadataURL("127.0.0.1"), "")
+	var c ContainerMetadata
+	if err := json.Unmarshal([]byte(body), &c); err != nil || c.StartedAt == nil || !c.StartedAt.Equal(started) {
+		t.Errorf("container endpoint StartedAt = %v (%v), want %v", c.StartedAt, err, started)
+	}
+}
+
 func TestServer_UnknownPathsAre404(t *testing.T) {
 	s := startServer(t, &countingProvider{ttl: time.Hour}, 0)
 	base := "http://" + s.Addr()
