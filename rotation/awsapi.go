@@ -2,10 +2,10 @@ package rotation
 
 import (
 	"context"
-	"fmt"
 
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/streammatch/streammatch/internal/awsconfig"
 )
 
 // secretsAPI is the part of *secretsmanager.Client that the Checker uses: two calls that return
@@ -24,19 +24,9 @@ var _ secretsAPI = (*secretsmanager.Client)(nil)
 // role), region from region or else AWS_REGION, and every request sent to endpointURL when it is
 // not empty (moto_server, LocalStack).
 func NewClient(ctx context.Context, region, endpointURL string) (*secretsmanager.Client, error) {
-	var opts []func(*config.LoadOptions) error
-	if region != "" {
-		opts = append(opts, config.WithRegion(region))
-	}
-	if endpointURL != "" {
-		opts = append(opts, config.WithBaseEndpoint(endpointURL))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	cfg, err := awsconfig.Load(ctx, region, endpointURL)
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	if cfg.Region == "" {
-		return nil, fmt.Errorf("no AWS region: set AWS_REGION, e.g. us-east-1")
+		return nil, err
 	}
 	return secretsmanager.NewFromConfig(cfg), nil
 }

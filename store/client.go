@@ -2,13 +2,14 @@ package store
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/streammatch/streammatch/internal/awsconfig"
 )
 
 // NewClient returns the DynamoDB client for the whole process (it is safe for concurrent use).
@@ -18,19 +19,9 @@ import (
 // request there (moto_server, DynamoDB Local); when empty the SDK still honours
 // AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_DYNAMODB itself.
 func NewClient(ctx context.Context, region, endpointURL string) (*dynamodb.Client, error) {
-	opts := []func(*config.LoadOptions) error{config.WithRetryer(newRetryer)}
-	if region != "" {
-		opts = append(opts, config.WithRegion(region))
-	}
-	if endpointURL != "" {
-		opts = append(opts, config.WithBaseEndpoint(endpointURL))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	cfg, err := awsconfig.Load(ctx, region, endpointURL, config.WithRetryer(newRetryer))
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	if cfg.Region == "" {
-		return nil, fmt.Errorf("no AWS region: set AWS_REGION, e.g. us-east-1")
+		return nil, err
 	}
 	return dynamodb.NewFromConfig(cfg), nil
 }
