@@ -62,11 +62,11 @@ func thumping(interval time.Duration, body string) http.HandlerFunc {
 	}
 }
 
-func newTestMastodonSource(t *testing.T, baseURL string, clock *fakeClock, logs *syncbuf.Buffer, mutate ...func(*Config)) *Source {
+func newTestMastodonSource(t *testing.T, baseURL string, clock *streamtest.Clock, logs *syncbuf.Buffer, mutate ...func(*Config)) *Source {
 	t.Helper()
-	cfg := Config{BaseURL: baseURL, Token: testToken, After: clock.After}
+	cfg := Config{BaseURL: baseURL, Token: streamtest.TestToken, After: clock.After}
 	if logs != nil {
-		cfg.Logger = slogJSON(logs)
+		cfg.Logger = streamtest.SlogJSON(logs)
 	}
 	for _, m := range mutate {
 		m(&cfg)
@@ -295,12 +295,12 @@ func TestMastodonSource_EmitsStatusesNoticesAndSkipsInStreamOrder(t *testing.T) 
 		"event: filters_changed\ndata: undefined\n\n" +
 		"event: update\ndata: " + statusJSON("3", "carol", "") + "\n\n" +
 		"event: update\ndata: {\"id\":"
-	srv := newBearerServer(t, mastodonPath, nil, sendSSE(body), thumping(20*time.Millisecond, ""))
-	rec := &recorder{}
+	srv := streamtest.NewBearerServer(t, mastodonPath, nil, sendSSE(body), thumping(20*time.Millisecond, ""))
+	rec := &streamtest.Recorder{}
 	logs := &syncbuf.Buffer{}
-	src := newTestMastodonSource(t, srv.URL, &fakeClock{Auto: true}, logs)
-	stop := runSource(t, src, rec.Emit)
-	eventually(t, "the second connection", func() bool { return src.Status().Connects == 2 })
+	src := newTestMastodonSource(t, srv.URL, &streamtest.Clock{Auto: true}, logs)
+	stop := streamtest.RunSource(t, src, rec.Emit)
+	streamtest.Eventually(t, "the second connection", func() bool { return src.Status().Connects == 2 })
 	stop()
 	want := []string{"msg:1", "notice:delete", "skip:invalid_json", "msg:2", "notice:other", "skip:missing_text", "skip:partial_event"}
 	if got := rec.Summary(); !slices.Equal(got, want) {
@@ -312,37 +312,37 @@ func TestMastodonSource_EmitsStatusesNoticesAndSkipsInStreamOrder(t *testing.T) 
 	if _, maxLive, _ := srv.Stats(); maxLive != 1 {
 		t.Errorf("connections open at once: got %d, want 1", maxLive)
 	}
-	assertNoToken(t, logs.String())
+	streamtest.AssertNoToken(t, logs.String())
 }
 
 func TestMastodonSource_WrongTokenIsRejectedWith401(t *testing.T) {
-	srv := newBearerServer(t, mastodonPath, nil, thumping(20*time.Millisecond, ""))
+	srv := streamtest.NewBearerServer(t, mastodonPath, nil, thumping(20*time.Millisecond, ""))
 	srv.Check = streamtest.Bearer("the-right-token")
-	clock := &fakeClock{}
+	clock := &streamtest.Clock{}
 	logs := &syncbuf.Buffer{}
 	src := newTestMastodonSource(t, srv.URL, clock, logs)
-	runSource(t, src, (&recorder{}).Emit)
-	eventually(t, "the rejected state", func() bool { return src.Status().State == stream.StateRejected })
-	if st := src.Status(); st.LastError != "credentials rejected (401)" || st.RetryIn != httpInitial {
-		t.Errorf("status: got %q retry in %v, want \"credentials rejected (401)\" and %v", st.LastError, st.RetryIn, httpInitial)
+	streamtest.RunSource(t, src, (&streamtest.Recorder{}).Emit)
+	streamtest.Eventually(t, "the rejected state", func() bool { return src.Status().State == stream.StateRejected })
+	if st := src.Status(); st.LastError != "credentials rejected (401)" || st.RetryIn != streamtest.HTTPInitial {
+		t.Errorf("status: got %q retry in %v, want \"credentials rejected (401)\" and %v", st.LastError, st.RetryIn, streamtest.HTTPInitial)
 	}
-	assertNoToken(t, logs.String())
+	streamtest.AssertNoToken(t, logs.String())
 }
 
 func TestMastodonSource_ReconnectsAfterDropsOneConnectionAtATime(t *testing.T) {
 	one := func(id string) http.HandlerFunc {
 		return sendSSE("event: update\ndata: " + statusJSON(id, "a", "<p>x</p>") + "\n\n")
 	}
-	srv := newBearerServer(t, mastodonPath, nil, one("1"), status(http.StatusBadGateway, "<html>"), one("2"), one("3"), thumping(20*time.Millisecond, ""))
-	clock := &fakeClock{Auto: true}
-	rec := &recorder{}
+	srv := streamtest.NewBearerServer(t, mastodonPath, nil, one("1"), streamtest.Status(http.StatusBadGateway, "<html>"), one("2"), one("3"), thumping(20*time.Millisecond, ""))
+	clock := &streamtest.Clock{Auto: true}
+	rec := &streamtest.Recorder{}
 	src := newTestMastodonSource(t, srv.URL, clock, nil)
-	runSource(t, src, rec.Emit)
-	eventually(t, "the last connection", func() bool { return src.Status().Connects == 4 && src.Status().State == stream.StateConnected })
+	streamtest.RunSource(t, src, rec.Emit)
+	streamtest.Eventually(t, "the last connection", func() bool { return src.Status().Connects == 4 && src.Status().State == stream.StateConnected })
 	if _, maxLive, _ := srv.Stats(); maxLive != 1 {
 		t.Errorf("connections open at once: got %d, want 1", maxLive)
 	}
-	if got, want := clock.Recorded(), []time.Duration{0, httpInitial, 0, 0}; !slices.Equal(got, want) {
+	if got, want := clock.Recorded(), []time.Duration{0, streamtest.HTTPInitial, 0, 0}; !slices.Equal(got, want) {
 		t.Errorf("waits: got %v, want %v", got, want)
 	}
 	if got := len(rec.Messages()); got != 3 {
@@ -355,7 +355,7 @@ func TestMastodonSource_HeartbeatsKeepAQuietStreamAlive(t *testing.T) {
 	// connection must stay up. The server counts its heartbeats, so the test does not depend
 	// on how fast this machine is.
 	sent := make(chan struct{}, 1000)
-	srv := newBearerServer(t, mastodonPath, nil, func(w http.ResponseWriter, r *http.Request) {
+	srv := streamtest.NewBearerServer(t, mastodonPath, nil, func(w http.ResponseWriter, r *http.Request) {
 		sendSSE("")(w, r)
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
@@ -370,8 +370,8 @@ func TestMastodonSource_HeartbeatsKeepAQuietStreamAlive(t *testing.T) {
 			}
 		}
 	})
-	src := newTestMastodonSource(t, srv.URL, &fakeClock{Auto: true}, nil, func(c *Config) { c.StallTimeout = time.Second })
-	runSource(t, src, (&recorder{}).Emit)
+	src := newTestMastodonSource(t, srv.URL, &streamtest.Clock{Auto: true}, nil, func(c *Config) { c.StallTimeout = time.Second })
+	streamtest.RunSource(t, src, (&streamtest.Recorder{}).Emit)
 	start := time.Now()
 	for n := 0; n < 100 || time.Since(start) < 1500*time.Millisecond; n++ {
 		select {
@@ -386,28 +386,28 @@ func TestMastodonSource_HeartbeatsKeepAQuietStreamAlive(t *testing.T) {
 }
 
 func TestMastodonSource_SilenceIsAStall(t *testing.T) {
-	srv := newBearerServer(t, mastodonPath, nil, func(w http.ResponseWriter, r *http.Request) {
+	srv := streamtest.NewBearerServer(t, mastodonPath, nil, func(w http.ResponseWriter, r *http.Request) {
 		sendSSE("")(w, r)
 		<-r.Context().Done()
 	}, thumping(20*time.Millisecond, ""))
-	src := newTestMastodonSource(t, srv.URL, &fakeClock{Auto: true}, nil, func(c *Config) { c.StallTimeout = 300 * time.Millisecond })
-	runSource(t, src, (&recorder{}).Emit)
-	eventually(t, "a second connection", func() bool { return src.Status().Connects == 2 })
+	src := newTestMastodonSource(t, srv.URL, &streamtest.Clock{Auto: true}, nil, func(c *Config) { c.StallTimeout = 300 * time.Millisecond })
+	streamtest.RunSource(t, src, (&streamtest.Recorder{}).Emit)
+	streamtest.Eventually(t, "a second connection", func() bool { return src.Status().Connects == 2 })
 	if st := src.Status(); st.LastError != "stalled: no data for 300ms" {
 		t.Errorf("last error: got %q, want the stall", st.LastError)
 	}
 }
 
 func TestMastodonSource_SendsTheTokenOnlyInTheHeader(t *testing.T) {
-	srv := newBearerServer(t, mastodonPath, nil, thumping(20*time.Millisecond, ""))
-	src := newTestMastodonSource(t, srv.URL+"/", &fakeClock{Auto: true}, nil)
-	runSource(t, src, (&recorder{}).Emit)
-	eventually(t, "connected", func() bool { return src.Status().State == stream.StateConnected })
+	srv := streamtest.NewBearerServer(t, mastodonPath, nil, thumping(20*time.Millisecond, ""))
+	src := newTestMastodonSource(t, srv.URL+"/", &streamtest.Clock{Auto: true}, nil)
+	streamtest.RunSource(t, src, (&streamtest.Recorder{}).Emit)
+	streamtest.Eventually(t, "connected", func() bool { return src.Status().State == stream.StateConnected })
 	q := srv.LastRawQuery()
 	if q != "" {
 		t.Errorf("query: got %q, want none (the token goes in the Authorization header)", q)
 	}
-	if err := src.Run(context.Background(), (&recorder{}).Emit); err == nil {
+	if err := src.Run(context.Background(), (&streamtest.Recorder{}).Emit); err == nil {
 		t.Error("second Run: got nil, want an error")
 	}
 }

@@ -15,24 +15,6 @@ import (
 	"github.com/streammatch/streammatch/stream/internal/streamtest"
 )
 
-// The shared test kit, under the names these tests use.
-type (
-	fakeClock = streamtest.Clock
-	recorder  = streamtest.Recorder
-)
-
-var (
-	sendLines  = streamtest.SendLines
-	sendRaw    = streamtest.SendRaw
-	holdOpen   = streamtest.HoldOpen
-	silent     = streamtest.Silent
-	status     = streamtest.Status
-	hijack     = streamtest.Hijack
-	runSource  = streamtest.RunSource
-	eventually = streamtest.Eventually
-	closedPort = streamtest.ClosedPort
-)
-
 // testCreds are distinctive values, so that a leak is easy to search for.
 var testCreds = Credentials{
 	ConsumerKey:       "ck-Zq7xLEAKCHECKconsumerkey",
@@ -60,7 +42,7 @@ func verifying(srv *streamtest.Server, c Credentials) {
 
 // newTestSource builds a source against url with test credentials, a fake clock and a JSON
 // logger writing into logs.
-func newTestSource(t *testing.T, baseURL string, clock *fakeClock, logs *syncbuf.Buffer, mutate ...func(*Config)) *Source {
+func newTestSource(t *testing.T, baseURL string, clock *streamtest.Clock, logs *syncbuf.Buffer, mutate ...func(*Config)) *Source {
 	t.Helper()
 	cfg := Config{
 		BaseURL:     baseURL,

@@ -21,7 +21,7 @@ import (
 )
 
 func TestTwitterSource_DeliversTweetsFromSignedConnection(t *testing.T) {
-	srv := newStreamServer(t, holdOpen(20*time.Millisecond,
+	srv := newStreamServer(t, streamtest.HoldOpen(20*time.Millisecond,
 		tweetLine("1", "alice", "hello golang"),
 		"", // a keep-alive
 		tweetLine("2", "bob", "the twitter api &amp; me"),
@@ -29,11 +29,11 @@ func TestTwitterSource_DeliversTweetsFromSignedConnection(t *testing.T) {
 	))
 	verifying(srv, testCreds)
 	var logs syncbuf.Buffer
-	src := newTestSource(t, srv.URL, &fakeClock{Auto: true}, &logs)
-	var rec recorder
-	stop := runSource(t, src, rec.Emit)
+	src := newTestSource(t, srv.URL, &streamtest.Clock{Auto: true}, &logs)
+	var rec streamtest.Recorder
+	stop := streamtest.RunSource(t, src, rec.Emit)
 
-	eventually(t, "three records", func() bool { return len(rec.Records()) >= 3 })
+	streamtest.Eventually(t, "three records", func() bool { return len(rec.Records()) >= 3 })
 	if got, want := rec.Summary(), []string{"msg:1", "msg:2", "notice:limit"}; !slices.Equal(got, want) {
 		t.Errorf("records = %v, want %v", got, want)
 	}
@@ -68,22 +68,22 @@ func TestTwitterSource_DeliversTweetsFromSignedConnection(t *testing.T) {
 }
 
 func TestTwitterSource_SurfacesRejectedCredentials(t *testing.T) {
-	srv := newStreamServer(t, sendLines(tweetLine("1", "alice", "never sent")))
+	srv := newStreamServer(t, streamtest.SendLines(tweetLine("1", "alice", "never sent")))
 	verifying(srv, testCreds)
 	wrong := testCreds
 	wrong.AccessTokenSecret = "as-Kk4wWRONGaccesssecret"
-	clock := &fakeClock{}
+	clock := &streamtest.Clock{}
 	var logs syncbuf.Buffer
 	src := newTestSource(t, srv.URL, clock, &logs, func(c *Config) { c.Credentials = wrong })
-	var rec recorder
-	stop := runSource(t, src, rec.Emit)
+	var rec streamtest.Recorder
+	stop := streamtest.RunSource(t, src, rec.Emit)
 
 	// Each wait blocks until fired, so the request count shows there is no hot loop: exactly
 	// one request per wait, and the waits follow the HTTP error schedule.
 	schedule := []time.Duration{5 * time.Second, 10 * time.Second, 20 * time.Second, 40 * time.Second,
 		80 * time.Second, 160 * time.Second, 320 * time.Second, 320 * time.Second}
 	for i, want := range schedule {
-		eventually(t, fmt.Sprintf("wait %d", i+1), func() bool { return len(clock.Recorded()) == i+1 })
+		streamtest.Eventually(t, fmt.Sprintf("wait %d", i+1), func() bool { return len(clock.Recorded()) == i+1 })
 		if got := clock.Recorded()[i]; got != want {
 			t.Fatalf("wait %d = %v, want %v", i+1, got, want)
 		}
@@ -130,46 +130,46 @@ func TestTwitterSource_BackoffSchedules(t *testing.T) {
 		wantState stream.State
 		wantError string // prefix of LastError
 	}{
-		{name: "503 exponential from 5s", script: []http.HandlerFunc{status(503, "")},
+		{name: "503 exponential from 5s", script: []http.HandlerFunc{streamtest.Status(503, "")},
 			want: exp(5*s, 8, 320*s), wantState: stream.StateBackoff, wantError: "service unavailable (503)"},
-		{name: "500 exponential from 5s", script: []http.HandlerFunc{status(500, "")},
+		{name: "500 exponential from 5s", script: []http.HandlerFunc{streamtest.Status(500, "")},
 			want: exp(5*s, 8, 320*s), wantState: stream.StateBackoff, wantError: "http error (500)"},
-		{name: "404 exponential from 5s", script: []http.HandlerFunc{status(404, "")},
+		{name: "404 exponential from 5s", script: []http.HandlerFunc{streamtest.Status(404, "")},
 			want: exp(5*s, 8, 320*s), wantState: stream.StateBackoff, wantError: "http error (404)"},
-		{name: "410 exponential from 5s", script: []http.HandlerFunc{status(410, "")},
+		{name: "410 exponential from 5s", script: []http.HandlerFunc{streamtest.Status(410, "")},
 			want: exp(5*s, 8, 320*s), wantState: stream.StateBackoff, wantError: "http error (410)"},
-		{name: "403 rejected, exponential from 5s", script: []http.HandlerFunc{status(403, `{"errors":[{"code":261}]}`)},
+		{name: "403 rejected, exponential from 5s", script: []http.HandlerFunc{streamtest.Status(403, `{"errors":[{"code":261}]}`)},
 			want: exp(5*s, 4, 320*s), wantState: stream.StateRejected, wantError: "forbidden (403)"},
-		{name: "420 exponential from 60s", script: []http.HandlerFunc{status(420, "")},
+		{name: "420 exponential from 60s", script: []http.HandlerFunc{streamtest.Status(420, "")},
 			want: exp(60*s, 6, 16*time.Minute), wantState: stream.StateBackoff, wantError: "rate limited (420)"},
-		{name: "429 exponential from 60s", script: []http.HandlerFunc{status(429, "")},
+		{name: "429 exponential from 60s", script: []http.HandlerFunc{streamtest.Status(429, "")},
 			want: exp(60*s, 6, 16*time.Minute), wantState: stream.StateBackoff, wantError: "rate limited (429)"},
 		{name: "network error linear 250ms steps to 16s", closed: true,
 			want: linear, wantState: stream.StateBackoff, wantError: "network error: "},
-		{name: "established then dropped reconnects at once", script: []http.HandlerFunc{sendLines(tweet)},
+		{name: "established then dropped reconnects at once", script: []http.HandlerFunc{streamtest.SendLines(tweet)},
 			want: []time.Duration{0, 0, 0, 0}, wantState: stream.StateBackoff, wantError: "connection closed by server"},
-		{name: "closed before any data backs off linearly", script: []http.HandlerFunc{sendLines()},
+		{name: "closed before any data backs off linearly", script: []http.HandlerFunc{streamtest.SendLines()},
 			want:      []time.Duration{0, 250 * time.Millisecond, 500 * time.Millisecond, 750 * time.Millisecond},
 			wantState: stream.StateBackoff, wantError: "connection closed before any data"},
 		{name: "a connection resets the HTTP schedule",
-			script:    []http.HandlerFunc{status(503, ""), status(503, ""), sendLines(tweet), status(503, "")},
+			script:    []http.HandlerFunc{streamtest.Status(503, ""), streamtest.Status(503, ""), streamtest.SendLines(tweet), streamtest.Status(503, "")},
 			want:      []time.Duration{5 * s, 10 * s, 0, 5 * s, 10 * s},
 			wantState: stream.StateBackoff, wantError: "service unavailable (503)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			base := "http://" + closedPort(t)
+			base := "http://" + streamtest.ClosedPort(t)
 			if !tc.closed {
 				base = newStreamServer(t, tc.script...).URL
 			}
 			// The clock lets every wait but the last end at once; the last one holds, so the
 			// status can be read in a stable state.
 			limit := len(tc.want)
-			clock := &fakeClock{Auto: true, HoldAfter: limit - 1}
+			clock := &streamtest.Clock{Auto: true, HoldAfter: limit - 1}
 			src := newTestSource(t, base, clock, nil)
-			runSource(t, src, (&recorder{}).Emit)
+			streamtest.RunSource(t, src, (&streamtest.Recorder{}).Emit)
 
-			eventually(t, "the schedule", func() bool { return len(clock.Recorded()) == limit })
+			streamtest.Eventually(t, "the schedule", func() bool { return len(clock.Recorded()) == limit })
 			if got := clock.Recorded(); !slices.Equal(got, tc.want) {
 				t.Errorf("waits = %v\nwant    %v", got, tc.want)
 			}
@@ -182,13 +182,13 @@ func TestTwitterSource_BackoffSchedules(t *testing.T) {
 }
 
 func TestTwitterSource_ReconnectsAfter503(t *testing.T) {
-	srv := newStreamServer(t, status(503, ""), holdOpen(20*time.Millisecond, tweetLine("1", "alice", "back")))
-	clock := &fakeClock{Auto: true}
+	srv := newStreamServer(t, streamtest.Status(503, ""), streamtest.HoldOpen(20*time.Millisecond, tweetLine("1", "alice", "back")))
+	clock := &streamtest.Clock{Auto: true}
 	src := newTestSource(t, srv.URL, clock, nil)
-	var rec recorder
-	runSource(t, src, rec.Emit)
+	var rec streamtest.Recorder
+	streamtest.RunSource(t, src, rec.Emit)
 
-	eventually(t, "the tweet after the 503", func() bool { return len(rec.Messages()) == 1 })
+	streamtest.Eventually(t, "the tweet after the 503", func() bool { return len(rec.Messages()) == 1 })
 	if got, want := clock.Recorded(), []time.Duration{5 * time.Second}; !slices.Equal(got, want) {
 		t.Errorf("waits = %v, want %v", got, want)
 	}
@@ -201,16 +201,16 @@ func TestTwitterSource_ReconnectsAfter503(t *testing.T) {
 func TestTwitterSource_DetectsStall(t *testing.T) {
 	t.Run("silence after data is a stall", func(t *testing.T) {
 		srv := newStreamServer(t,
-			silent(tweetLine("1", "alice", "then silence")),
-			holdOpen(20*time.Millisecond, tweetLine("2", "bob", "after the stall")))
-		clock := &fakeClock{Auto: true}
+			streamtest.Silent(tweetLine("1", "alice", "then silence")),
+			streamtest.HoldOpen(20*time.Millisecond, tweetLine("2", "bob", "after the stall")))
+		clock := &streamtest.Clock{Auto: true}
 		var logs syncbuf.Buffer
 		conns := &streamtest.Connections{Next: http.DefaultTransport}
 		src := newTestSource(t, srv.URL, clock, &logs, func(c *Config) { c.StallTimeout = 200 * time.Millisecond; c.Transport = conns })
-		var rec recorder
-		runSource(t, src, rec.Emit)
+		var rec streamtest.Recorder
+		streamtest.RunSource(t, src, rec.Emit)
 
-		eventually(t, "the tweet after the stall", func() bool { return len(rec.Messages()) == 2 })
+		streamtest.Eventually(t, "the tweet after the stall", func() bool { return len(rec.Messages()) == 2 })
 		if got, want := clock.Recorded(), []time.Duration{250 * time.Millisecond}; !slices.Equal(got, want) {
 			t.Errorf("waits = %v, want %v (the network schedule after a stall)", got, want)
 		}
@@ -227,13 +227,13 @@ func TestTwitterSource_DetectsStall(t *testing.T) {
 	t.Run("silence before the headers is a stall", func(t *testing.T) {
 		srv := newStreamServer(t,
 			func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() },
-			holdOpen(20*time.Millisecond, tweetLine("2", "bob", "after the stall")))
-		clock := &fakeClock{Auto: true}
+			streamtest.HoldOpen(20*time.Millisecond, tweetLine("2", "bob", "after the stall")))
+		clock := &streamtest.Clock{Auto: true}
 		src := newTestSource(t, srv.URL, clock, nil, func(c *Config) { c.StallTimeout = 200 * time.Millisecond })
-		var rec recorder
-		runSource(t, src, rec.Emit)
+		var rec streamtest.Recorder
+		streamtest.RunSource(t, src, rec.Emit)
 
-		eventually(t, "the tweet after the stall", func() bool { return len(rec.Messages()) == 1 })
+		streamtest.Eventually(t, "the tweet after the stall", func() bool { return len(rec.Messages()) == 1 })
 		if got, want := clock.Recorded(), []time.Duration{250 * time.Millisecond}; !slices.Equal(got, want) {
 			t.Errorf("waits = %v, want %v (a network-class failure)", got, want)
 		}
@@ -243,7 +243,7 @@ func TestTwitterSource_DetectsStall(t *testing.T) {
 	})
 	t.Run("keep-alives are not a stall", func(t *testing.T) {
 		srv := newStreamServer(t, func(w http.ResponseWriter, r *http.Request) {
-			sendLines(tweetLine("1", "alice", "first"))(w, r)
+			streamtest.SendLines(tweetLine("1", "alice", "first"))(w, r)
 			for range 30 { // 1.5 s of keep-alives, every 50 ms
 				time.Sleep(50 * time.Millisecond)
 				fmt.Fprint(w, "\r\n")
@@ -251,12 +251,12 @@ func TestTwitterSource_DetectsStall(t *testing.T) {
 			}
 			fmt.Fprint(w, tweetLine("2", "bob", "second")+"\r\n")
 		})
-		clock := &fakeClock{} // the first wait holds: one connection only
+		clock := &streamtest.Clock{} // the first wait holds: one connection only
 		src := newTestSource(t, srv.URL, clock, nil, func(c *Config) { c.StallTimeout = time.Second })
-		var rec recorder
-		runSource(t, src, rec.Emit)
+		var rec streamtest.Recorder
+		streamtest.RunSource(t, src, rec.Emit)
 
-		eventually(t, "the end of the connection", func() bool { return len(clock.Recorded()) == 1 })
+		streamtest.Eventually(t, "the end of the connection", func() bool { return len(clock.Recorded()) == 1 })
 		if got, want := rec.Summary(), []string{"msg:1", "msg:2"}; !slices.Equal(got, want) {
 			t.Errorf("records = %v, want %v", got, want)
 		}
@@ -265,11 +265,11 @@ func TestTwitterSource_DetectsStall(t *testing.T) {
 		}
 	})
 	t.Run("a slow consumer is not a stall", func(t *testing.T) {
-		srv := newStreamServer(t, holdOpen(30*time.Millisecond,
+		srv := newStreamServer(t, streamtest.HoldOpen(30*time.Millisecond,
 			tweetLine("1", "a", "one"), tweetLine("2", "b", "two"), tweetLine("3", "c", "three")))
-		src := newTestSource(t, srv.URL, &fakeClock{Auto: true}, nil, func(c *Config) { c.StallTimeout = 300 * time.Millisecond })
+		src := newTestSource(t, srv.URL, &streamtest.Clock{Auto: true}, nil, func(c *Config) { c.StallTimeout = 300 * time.Millisecond })
 		first := true
-		rec := recorder{Block: func() {
+		rec := streamtest.Recorder{Block: func() {
 			// The worker blocks on a full store queue for longer than the stall timeout. The
 			// source is not reading then, so the silence is ours, not the server's.
 			if first {
@@ -277,9 +277,9 @@ func TestTwitterSource_DetectsStall(t *testing.T) {
 				time.Sleep(time.Second)
 			}
 		}}
-		runSource(t, src, rec.Emit)
+		streamtest.RunSource(t, src, rec.Emit)
 
-		eventually(t, "three tweets", func() bool { return len(rec.Messages()) == 3 })
+		streamtest.Eventually(t, "three tweets", func() bool { return len(rec.Messages()) == 3 })
 		if requests, _, _ := srv.Stats(); requests != 1 {
 			t.Errorf("requests = %d, want 1 (no stall while the consumer was busy)", requests)
 		}
@@ -292,20 +292,20 @@ func TestTwitterSource_DetectsStall(t *testing.T) {
 func TestTwitterSource_OneConnectionAtATime(t *testing.T) {
 	t1, t2, t3 := tweetLine("1", "a", "one"), tweetLine("2", "b", "two"), tweetLine("3", "c", "three")
 	srv := newStreamServer(t,
-		sendLines(t1),
-		status(503, ""),
-		hijack("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"+chunk(t2+"\r\n")+"400\r\n"+t3[:20]),
-		sendLines(),
-		status(429, ""),
-		status(401, ""),
-		holdOpen(20*time.Millisecond, t3),
+		streamtest.SendLines(t1),
+		streamtest.Status(503, ""),
+		streamtest.Hijack("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"+chunk(t2+"\r\n")+"400\r\n"+t3[:20]),
+		streamtest.SendLines(),
+		streamtest.Status(429, ""),
+		streamtest.Status(401, ""),
+		streamtest.HoldOpen(20*time.Millisecond, t3),
 	)
 	conns := &streamtest.Connections{Next: http.DefaultTransport}
-	src := newTestSource(t, srv.URL, &fakeClock{Auto: true}, nil, func(c *Config) { c.Transport = conns })
-	var rec recorder
-	runSource(t, src, rec.Emit)
+	src := newTestSource(t, srv.URL, &streamtest.Clock{Auto: true}, nil, func(c *Config) { c.Transport = conns })
+	var rec streamtest.Recorder
+	streamtest.RunSource(t, src, rec.Emit)
 
-	eventually(t, "the third tweet", func() bool { return len(rec.Messages()) == 3 })
+	streamtest.Eventually(t, "the third tweet", func() bool { return len(rec.Messages()) == 3 })
 	requests, serverMax, _ := srv.Stats()
 	if requests != 7 {
 		t.Errorf("requests = %d, want 7: one per attempt", requests)
@@ -327,26 +327,26 @@ func TestTwitterSource_DropMidMessage(t *testing.T) {
 		wantWaits []time.Duration
 		wantError string
 	}{
-		{name: "clean close mid-message", first: sendRaw(t1 + "\r\n" + t2 + "\r\n" + t3[:len(t3)/2]),
+		{name: "clean close mid-message", first: streamtest.SendRaw(t1 + "\r\n" + t2 + "\r\n" + t3[:len(t3)/2]),
 			want: []string{"msg:1", "msg:2", "skip:partial_line", "msg:4"}, wantWaits: []time.Duration{0},
 			wantError: "connection closed by server"},
-		{name: "reset mid-stream", first: hijack("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" +
+		{name: "reset mid-stream", first: streamtest.Hijack("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" +
 			chunk(t1+"\r\n"+t2+"\r\n") + chunk(t3[:30]) + "400\r\n" + t3[30:40]),
 			want: []string{"msg:1", "msg:2", "skip:partial_line", "msg:4"}, wantWaits: []time.Duration{0},
 			wantError: "connection lost: unexpected EOF"},
-		{name: "before the headers", first: hijack(""),
+		{name: "before the headers", first: streamtest.Hijack(""),
 			want: []string{"msg:4"}, wantWaits: []time.Duration{250 * time.Millisecond},
 			wantError: "network error: "},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newStreamServer(t, tc.first, holdOpen(20*time.Millisecond, t4))
-			clock := &fakeClock{Auto: true}
+			srv := newStreamServer(t, tc.first, streamtest.HoldOpen(20*time.Millisecond, t4))
+			clock := &streamtest.Clock{Auto: true}
 			src := newTestSource(t, srv.URL, clock, nil)
-			var rec recorder
-			runSource(t, src, rec.Emit)
+			var rec streamtest.Recorder
+			streamtest.RunSource(t, src, rec.Emit)
 
-			eventually(t, "the tweet after the drop", func() bool {
+			streamtest.Eventually(t, "the tweet after the drop", func() bool {
 				return slices.Contains(rec.Summary(), "msg:4")
 			})
 			if got := rec.Summary(); !slices.Equal(got, tc.want) {
@@ -376,16 +376,16 @@ func TestTwitterSource_SkipsMalformedLines(t *testing.T) {
 		tweetLine("9", "carol", "valid after"),
 	}
 	srv := newStreamServer(t,
-		sendLines(lines...),
-		sendRaw(""), // an empty body
-		holdOpen(20*time.Millisecond, tweetLine("10", "dave", "next connection")),
+		streamtest.SendLines(lines...),
+		streamtest.SendRaw(""), // an empty body
+		streamtest.HoldOpen(20*time.Millisecond, tweetLine("10", "dave", "next connection")),
 	)
-	clock := &fakeClock{Auto: true}
+	clock := &streamtest.Clock{Auto: true}
 	src := newTestSource(t, srv.URL, clock, nil)
-	var rec recorder
-	runSource(t, src, rec.Emit)
+	var rec streamtest.Recorder
+	streamtest.RunSource(t, src, rec.Emit)
 
-	eventually(t, "the tweet on the third connection", func() bool { return slices.Contains(rec.Summary(), "msg:10") })
+	streamtest.Eventually(t, "the tweet on the third connection", func() bool { return slices.Contains(rec.Summary(), "msg:10") })
 	want := []string{"msg:1", "skip:invalid_json", "skip:missing_user", "skip:missing_text", "skip:invalid_tweet",
 		"skip:invalid_tweet", "skip:invalid_utf8", "skip:line_too_long", "msg:9", "msg:10"}
 	if got := rec.Summary(); !slices.Equal(got, want) {
@@ -404,30 +404,32 @@ func TestTwitterSource_StopsOnContextCancel(t *testing.T) {
 		name   string
 		script http.HandlerFunc
 		// ready says the source is where the test wants to cancel it.
-		ready func(src *Source, clock *fakeClock, conns *streamtest.Connections) bool
+		ready func(src *Source, clock *streamtest.Clock, conns *streamtest.Connections) bool
 	}{
-		{name: "while connected", script: holdOpen(20*time.Millisecond, tweetLine("1", "a", "x")),
-			ready: func(src *Source, _ *fakeClock, _ *streamtest.Connections) bool {
+		{name: "while connected", script: streamtest.HoldOpen(20*time.Millisecond, tweetLine("1", "a", "x")),
+			ready: func(src *Source, _ *streamtest.Clock, _ *streamtest.Connections) bool {
 				return src.Status().State == stream.StateConnected
 			}},
 		{name: "while waiting for headers", script: func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() },
-			ready: func(_ *Source, _ *fakeClock, conns *streamtest.Connections) bool {
+			ready: func(_ *Source, _ *streamtest.Clock, conns *streamtest.Connections) bool {
 				live, _ := conns.Counts()
 				return live == 1
 			}},
-		{name: "while waiting to reconnect", script: status(401, ""),
-			ready: func(_ *Source, clock *fakeClock, _ *streamtest.Connections) bool { return len(clock.Recorded()) == 1 }},
+		{name: "while waiting to reconnect", script: streamtest.Status(401, ""),
+			ready: func(_ *Source, clock *streamtest.Clock, _ *streamtest.Connections) bool {
+				return len(clock.Recorded()) == 1
+			}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 			srv := newStreamServer(t, tc.script)
 			defer srv.Close()
-			clock := &fakeClock{} // never fires: only ctx can end a wait
+			clock := &streamtest.Clock{} // never fires: only ctx can end a wait
 			conns := &streamtest.Connections{Next: conn.NewTransport(DefaultStallTimeout)}
 			src := newTestSource(t, srv.URL, clock, nil, func(c *Config) { c.Transport = conns })
-			stop := runSource(t, src, (&recorder{}).Emit)
-			eventually(t, "the source to be ready", func() bool { return tc.ready(src, clock, conns) })
+			stop := streamtest.RunSource(t, src, (&streamtest.Recorder{}).Emit)
+			streamtest.Eventually(t, "the source to be ready", func() bool { return tc.ready(src, clock, conns) })
 
 			stop()
 			if got := src.Status().State; got != stream.StateStopped {
@@ -441,11 +443,11 @@ func TestTwitterSource_StopsOnContextCancel(t *testing.T) {
 }
 
 func TestTwitterSource_RunTwiceIsAnError(t *testing.T) {
-	srv := newStreamServer(t, holdOpen(20*time.Millisecond))
-	src := newTestSource(t, srv.URL, &fakeClock{}, nil)
-	runSource(t, src, (&recorder{}).Emit)
-	eventually(t, "connected", func() bool { return src.Status().State == stream.StateConnected })
-	if err := src.Run(context.Background(), (&recorder{}).Emit); err == nil {
+	srv := newStreamServer(t, streamtest.HoldOpen(20*time.Millisecond))
+	src := newTestSource(t, srv.URL, &streamtest.Clock{}, nil)
+	streamtest.RunSource(t, src, (&streamtest.Recorder{}).Emit)
+	streamtest.Eventually(t, "connected", func() bool { return src.Status().State == stream.StateConnected })
+	if err := src.Run(context.Background(), (&streamtest.Recorder{}).Emit); err == nil {
 		t.Error("second Run returned nil, want an error")
 	}
 }
@@ -526,11 +528,11 @@ func TestTwitterSource_SendsGoTwitterRequest(t *testing.T) {
 	for _, prefix := range []string{"", "/", "/prefix/"} {
 		t.Run("base"+prefix, func(t *testing.T) {
 			path := strings.TrimSuffix(prefix, "/") + "/1.1/statuses/filter.json"
-			srv := streamtest.NewServer(t, http.MethodPost, path, holdOpen(20*time.Millisecond))
+			srv := streamtest.NewServer(t, http.MethodPost, path, streamtest.HoldOpen(20*time.Millisecond))
 			verifying(srv, testCreds)
-			src := newTestSource(t, srv.URL+prefix, &fakeClock{}, nil)
-			runSource(t, src, (&recorder{}).Emit)
-			eventually(t, "connected", func() bool { return src.Status().State == stream.StateConnected })
+			src := newTestSource(t, srv.URL+prefix, &streamtest.Clock{}, nil)
+			streamtest.RunSource(t, src, (&streamtest.Recorder{}).Emit)
+			streamtest.Eventually(t, "connected", func() bool { return src.Status().State == stream.StateConnected })
 			q := srv.LastQuery()
 			if got := q.Get("track"); got != "golang,twitter api" {
 				t.Errorf("track = %q, want %q", got, "golang,twitter api")

@@ -98,11 +98,11 @@ func xPostLine(id, user, text string) string {
 	return string(b)
 }
 
-func newTestXSource(t *testing.T, baseURL string, clock *fakeClock, logs *syncbuf.Buffer, mutate ...func(*Config)) *Source {
+func newTestXSource(t *testing.T, baseURL string, clock *streamtest.Clock, logs *syncbuf.Buffer, mutate ...func(*Config)) *Source {
 	t.Helper()
-	cfg := Config{BaseURL: baseURL, Token: testToken, Track: []string{"golang", "twitter api"}, After: clock.After}
+	cfg := Config{BaseURL: baseURL, Token: streamtest.TestToken, Track: []string{"golang", "twitter api"}, After: clock.After}
 	if logs != nil {
-		cfg.Logger = slogJSON(logs)
+		cfg.Logger = streamtest.SlogJSON(logs)
 	}
 	for _, m := range mutate {
 		m(&cfg)
@@ -247,11 +247,11 @@ func TestXSource_SyncsRulesAndNeverDeletesForeignOnes(t *testing.T) {
 		{ID: "4", Value: "dogs", Tag: ""},                             // foreign without a tag: kept
 		{ID: "5", Value: "mangled", Tag: xRuleTagPrefix + "deadbeef"}, // ours, hand-edited: deleted
 	}}
-	srv := newBearerServer(t, xStreamPath, api, holdOpen(20*time.Millisecond))
-	clock := &fakeClock{Auto: true}
+	srv := streamtest.NewBearerServer(t, xStreamPath, api, streamtest.HoldOpen(20*time.Millisecond))
+	clock := &streamtest.Clock{Auto: true}
 	src := newTestXSource(t, srv.URL, clock, nil)
-	runSource(t, src, (&recorder{}).Emit)
-	eventually(t, "a stream connection", func() bool { n, _, _ := srv.Stats(); return n >= 1 })
+	streamtest.RunSource(t, src, (&streamtest.Recorder{}).Emit)
+	streamtest.Eventually(t, "a stream connection", func() bool { n, _, _ := srv.Stats(); return n >= 1 })
 
 	rules, posts := api.snapshot()
 	var got []string
@@ -278,17 +278,17 @@ func TestXSource_SyncsRulesAndNeverDeletesForeignOnes(t *testing.T) {
 func TestXSource_SyncAddsNothingWhenAForeignRuleHasTheValue(t *testing.T) {
 	golang, api2 := xRuleValue("golang"), xRuleValue("twitter api")
 	api := &xRulesAPI{rules: []Rule{{ID: "1", Value: golang, Tag: "someone"}, {ID: "2", Value: api2, Tag: xRuleTag(api2)}}}
-	srv := newBearerServer(t, xStreamPath, api, holdOpen(20*time.Millisecond))
-	src := newTestXSource(t, srv.URL, &fakeClock{Auto: true}, nil)
-	runSource(t, src, (&recorder{}).Emit)
-	eventually(t, "a stream connection", func() bool { n, _, _ := srv.Stats(); return n >= 1 })
+	srv := streamtest.NewBearerServer(t, xStreamPath, api, streamtest.HoldOpen(20*time.Millisecond))
+	src := newTestXSource(t, srv.URL, &streamtest.Clock{Auto: true}, nil)
+	streamtest.RunSource(t, src, (&streamtest.Recorder{}).Emit)
+	streamtest.Eventually(t, "a stream connection", func() bool { n, _, _ := srv.Stats(); return n >= 1 })
 	if rules, posts := api.snapshot(); len(posts) != 0 || len(rules) != 2 {
 		t.Errorf("got %d POSTs and %d rules, want 0 and 2: %q", len(posts), len(rules), posts)
 	}
 }
 
 func TestXSource_EmitsPostsNoticesAndSkipsInStreamOrder(t *testing.T) {
-	srv := newBearerServer(t, xStreamPath, &xRulesAPI{}, func(w http.ResponseWriter, r *http.Request) {
+	srv := streamtest.NewBearerServer(t, xStreamPath, &xRulesAPI{}, func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		fmt.Fprint(w, "\r\n")                                         // heartbeat
 		fmt.Fprint(w, xPostLine("1", "alice", "golang rocks")+"\r\n") // post
@@ -298,12 +298,12 @@ func TestXSource_EmitsPostsNoticesAndSkipsInStreamOrder(t *testing.T) {
 		fmt.Fprint(w, xPostLine("3", "bob", "multi\nline")+"\r\n")
 		fmt.Fprint(w, `{"errors":[{"title":"operational-disconnect","type":"https://api.twitter.com/2/problems/operational-disconnect"}]}`+"\r\n")
 		fmt.Fprint(w, `{"data":{"id":"4"`) // cut mid-line
-	}, holdOpen(20*time.Millisecond))
-	rec := &recorder{}
+	}, streamtest.HoldOpen(20*time.Millisecond))
+	rec := &streamtest.Recorder{}
 	logs := &syncbuf.Buffer{}
-	src := newTestXSource(t, srv.URL, &fakeClock{Auto: true}, logs)
-	stop := runSource(t, src, rec.Emit)
-	eventually(t, "the second connection", func() bool { return src.Status().Connects == 2 })
+	src := newTestXSource(t, srv.URL, &streamtest.Clock{Auto: true}, logs)
+	stop := streamtest.RunSource(t, src, rec.Emit)
+	streamtest.Eventually(t, "the second connection", func() bool { return src.Status().Connects == 2 })
 	stop()
 	want := []string{"msg:1", "skip:invalid_json", "skip:missing_user", "msg:3", "notice:disconnect", "skip:partial_line"}
 	if got := rec.Summary(); !slices.Equal(got, want) {
@@ -316,47 +316,47 @@ func TestXSource_EmitsPostsNoticesAndSkipsInStreamOrder(t *testing.T) {
 	if st.Connects != 2 {
 		t.Errorf("connects: got %d, want 2", st.Connects)
 	}
-	assertNoToken(t, logs.String(), fmt.Sprintf("%+v", st))
+	streamtest.AssertNoToken(t, logs.String(), fmt.Sprintf("%+v", st))
 }
 
 func TestXSource_WrongTokenIsRejectedWith401(t *testing.T) {
 	api := &xRulesAPI{}
-	srv := newBearerServer(t, xStreamPath, api, holdOpen(20*time.Millisecond))
+	srv := streamtest.NewBearerServer(t, xStreamPath, api, streamtest.HoldOpen(20*time.Millisecond))
 	srv.Check = streamtest.Bearer("the-right-token")
-	clock := &fakeClock{}
+	clock := &streamtest.Clock{}
 	logs := &syncbuf.Buffer{}
 	src := newTestXSource(t, srv.URL, clock, logs)
-	runSource(t, src, (&recorder{}).Emit)
-	eventually(t, "the rejected state", func() bool { return src.Status().State == stream.StateRejected })
+	streamtest.RunSource(t, src, (&streamtest.Recorder{}).Emit)
+	streamtest.Eventually(t, "the rejected state", func() bool { return src.Status().State == stream.StateRejected })
 	st := src.Status()
 	if !strings.Contains(st.LastError, "credentials rejected (401)") {
 		t.Errorf("last error: got %q, want it to say credentials rejected (401)", st.LastError)
 	}
-	if waits := clock.Recorded(); len(waits) != 1 || waits[0] != httpInitial {
-		t.Errorf("waits: got %v, want [%v] (the HTTP schedule)", waits, httpInitial)
+	if waits := clock.Recorded(); len(waits) != 1 || waits[0] != streamtest.HTTPInitial {
+		t.Errorf("waits: got %v, want [%v] (the HTTP schedule)", waits, streamtest.HTTPInitial)
 	}
 	if n, _, unauthorized := srv.Stats(); n != 0 || unauthorized != 1 {
 		t.Errorf("got %d stream requests and %d 401s, want 0 and 1 (the rule sync fails first)", n, unauthorized)
 	}
-	assertNoToken(t, logs.String(), st.LastError)
+	streamtest.AssertNoToken(t, logs.String(), st.LastError)
 }
 
 func TestXSource_ReconnectsOneConnectionAtATime(t *testing.T) {
-	drop := sendLines(xPostLine("1", "a", "golang"))
-	srv := newBearerServer(t, xStreamPath, &xRulesAPI{}, drop, drop, hijack("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n\r\n"), drop, holdOpen(20*time.Millisecond))
-	clock := &fakeClock{Auto: true}
-	rec := &recorder{}
+	drop := streamtest.SendLines(xPostLine("1", "a", "golang"))
+	srv := streamtest.NewBearerServer(t, xStreamPath, &xRulesAPI{}, drop, drop, streamtest.Hijack("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n\r\n"), drop, streamtest.HoldOpen(20*time.Millisecond))
+	clock := &streamtest.Clock{Auto: true}
+	rec := &streamtest.Recorder{}
 	src := newTestXSource(t, srv.URL, clock, nil)
-	runSource(t, src, rec.Emit)
-	eventually(t, "five connections", func() bool { n, _, _ := srv.Stats(); return n >= 5 })
-	eventually(t, "the fifth to be connected", func() bool { return src.Status().State == stream.StateConnected })
+	streamtest.RunSource(t, src, rec.Emit)
+	streamtest.Eventually(t, "five connections", func() bool { n, _, _ := srv.Stats(); return n >= 5 })
+	streamtest.Eventually(t, "the fifth to be connected", func() bool { return src.Status().State == stream.StateConnected })
 	_, maxLive, _ := srv.Stats()
 	if maxLive != 1 {
 		t.Errorf("connections open at once: got %d, want 1", maxLive)
 	}
 	// After a drop with data: at once. After the cut connection without data: the next step of
 	// the linear schedule, which a connection with data then resets.
-	want := []time.Duration{0, 0, networkStep, 0}
+	want := []time.Duration{0, 0, streamtest.NetworkStep, 0}
 	if got := clock.Recorded(); !slices.Equal(got, want) {
 		t.Errorf("waits: got %v, want %v", got, want)
 	}
@@ -367,14 +367,14 @@ func TestXSource_ReconnectsOneConnectionAtATime(t *testing.T) {
 
 func TestXSource_TooManyConnectionsWaitsForTheRateLimitReset(t *testing.T) {
 	reset := time.Now().Add(10 * time.Minute).Unix()
-	srv := newBearerServer(t, xStreamPath, &xRulesAPI{}, func(w http.ResponseWriter, r *http.Request) {
+	srv := streamtest.NewBearerServer(t, xStreamPath, &xRulesAPI{}, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("x-rate-limit-reset", strconv.FormatInt(reset, 10))
-		status(http.StatusTooManyRequests, `{"title":"ConnectionException","detail":"This stream is currently at the maximum allowed connection limit.","connection_issue":"TooManyConnections","type":"https://api.twitter.com/2/problems/streaming-connection"}`)(w, r)
+		streamtest.Status(http.StatusTooManyRequests, `{"title":"ConnectionException","detail":"This stream is currently at the maximum allowed connection limit.","connection_issue":"TooManyConnections","type":"https://api.twitter.com/2/problems/streaming-connection"}`)(w, r)
 	})
-	clock := &fakeClock{}
+	clock := &streamtest.Clock{}
 	src := newTestXSource(t, srv.URL, clock, nil)
-	runSource(t, src, (&recorder{}).Emit)
-	eventually(t, "a wait", func() bool { return len(clock.Recorded()) == 1 })
+	streamtest.RunSource(t, src, (&streamtest.Recorder{}).Emit)
+	streamtest.Eventually(t, "a wait", func() bool { return len(clock.Recorded()) == 1 })
 	st := src.Status()
 	if st.State != stream.StateBackoff || st.LastError != "too many connections (429)" {
 		t.Errorf("status: got %s %q, want backoff \"too many connections (429)\"", st.State, st.LastError)
@@ -385,16 +385,16 @@ func TestXSource_TooManyConnectionsWaitsForTheRateLimitReset(t *testing.T) {
 }
 
 func TestXSource_StallIsDetectedAndReplaced(t *testing.T) {
-	srv := newBearerServer(t, xStreamPath, &xRulesAPI{}, silent(xPostLine("1", "a", "golang")), holdOpen(20*time.Millisecond))
-	clock := &fakeClock{Auto: true}
+	srv := streamtest.NewBearerServer(t, xStreamPath, &xRulesAPI{}, streamtest.Silent(xPostLine("1", "a", "golang")), streamtest.HoldOpen(20*time.Millisecond))
+	clock := &streamtest.Clock{Auto: true}
 	src := newTestXSource(t, srv.URL, clock, nil, func(c *Config) { c.StallTimeout = 300 * time.Millisecond })
-	runSource(t, src, (&recorder{}).Emit)
-	eventually(t, "a second connection", func() bool { n, _, _ := srv.Stats(); return n >= 2 })
+	streamtest.RunSource(t, src, (&streamtest.Recorder{}).Emit)
+	streamtest.Eventually(t, "a second connection", func() bool { n, _, _ := srv.Stats(); return n >= 2 })
 	if st := src.Status(); st.LastError != "stalled: no data for 300ms" {
 		t.Errorf("last error: got %q, want the stall", st.LastError)
 	}
-	if got := clock.Recorded(); len(got) == 0 || got[0] != networkStep {
-		t.Errorf("waits: got %v, want %v first (the linear schedule)", got, networkStep)
+	if got := clock.Recorded(); len(got) == 0 || got[0] != streamtest.NetworkStep {
+		t.Errorf("waits: got %v, want %v first (the linear schedule)", got, streamtest.NetworkStep)
 	}
 }
 
@@ -411,11 +411,11 @@ func TestNewSource_ReportsEveryProblem(t *testing.T) {
 }
 
 func TestXSource_RunTwiceIsRefused(t *testing.T) {
-	srv := newBearerServer(t, xStreamPath, &xRulesAPI{}, holdOpen(20*time.Millisecond))
-	src := newTestXSource(t, srv.URL, &fakeClock{Auto: true}, nil)
-	runSource(t, src, (&recorder{}).Emit)
-	eventually(t, "connected", func() bool { return src.Status().State == stream.StateConnected })
-	if err := src.Run(context.Background(), (&recorder{}).Emit); err == nil {
+	srv := streamtest.NewBearerServer(t, xStreamPath, &xRulesAPI{}, streamtest.HoldOpen(20*time.Millisecond))
+	src := newTestXSource(t, srv.URL, &streamtest.Clock{Auto: true}, nil)
+	streamtest.RunSource(t, src, (&streamtest.Recorder{}).Emit)
+	streamtest.Eventually(t, "connected", func() bool { return src.Status().State == stream.StateConnected })
+	if err := src.Run(context.Background(), (&streamtest.Recorder{}).Emit); err == nil {
 		t.Error("second Run: got nil, want an error")
 	}
 }

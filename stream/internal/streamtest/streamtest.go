@@ -391,6 +391,30 @@ func SlogJSON(w *syncbuf.Buffer) *slog.Logger {
 // TestToken is a distinctive bearer token, so that a leak is easy to search for.
 const TestToken = stream.Secret("bt-Kq4LEAKCHECKbearertoken+/=")
 
+// The documented reconnect schedules the tests expect: exponential from 5 s for HTTP errors,
+// linear in steps of 250 ms for network errors.
+const (
+	HTTPInitial = 5 * time.Second
+	NetworkStep = 250 * time.Millisecond
+)
+
+// NewBearerServer is a stream at path (GET) that accepts only TestToken; api answers the other
+// paths.
+func NewBearerServer(t *testing.T, path string, api http.Handler, script ...http.HandlerFunc) *Server {
+	t.Helper()
+	s := NewServer(t, http.MethodGet, path, script...)
+	s.Check = Bearer(string(TestToken))
+	s.RejectBody = `{"title":"Unauthorized","type":"about:blank","status":401,"detail":"Unauthorized"}`
+	s.API = api
+	return s
+}
+
+// AssertNoToken fails if any output holds TestToken.
+func AssertNoToken(t *testing.T, outputs ...string) {
+	t.Helper()
+	AssertNoSecret(t, []string{string(TestToken)}, outputs...)
+}
+
 // AssertNoSecret fails if any output holds one of the secret values.
 func AssertNoSecret(t *testing.T, secrets []string, outputs ...string) {
 	t.Helper()
