@@ -227,9 +227,9 @@ func loadConfig(lookup func(string) (string, bool)) (config, error) {
 		c.StallTimeout = d
 	}
 
-	queue := optional("QUEUE_SIZE", "5000")
+	queue := optional("QUEUE_SIZE", "2000")
 	if n, err := strconv.Atoi(queue); err != nil || n < 25 || n > 1_000_000 {
-		add("QUEUE_SIZE %q is not a whole number from 25 to 1000000; want e.g. 5000", queue)
+		add("QUEUE_SIZE %q is not a whole number from 25 to 1000000; want e.g. 2000", queue)
 	} else {
 		c.QueueSize = n
 	}

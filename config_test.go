@@ -45,7 +45,7 @@ func TestLoadConfig_Defaults(t *testing.T) {
 		t.Fatalf("loadConfig: %v", err)
 	}
 	if c.Source != "twitter" || c.StreamURL != "https://stream.twitter.com" || c.HTTPAddr != ":8080" ||
-		c.StallTimeout != 90*time.Second || c.QueueSize != 5000 {
+		c.StallTimeout != 90*time.Second || c.QueueSize != 2000 {
 		t.Errorf("defaults: got source=%q url=%q addr=%q stall=%v queue=%d", c.Source, c.StreamURL, c.HTTPAddr, c.StallTimeout, c.QueueSize)
 	}
 	if got, want := strings.Join(c.Track, "|"), "aws|fargate secrets"; got != want {

@@ -121,7 +121,7 @@ func TestDynamoDBVersusSeed(t *testing.T) {
 	results["seed_wcu_per_item"] = seedWCU
 	results["seed_bytes_per_item"] = seedBytes
 
-	// A 10x burst (10 x the default queue of 5000) while every write is throttled: Write
+	// A 10x burst (10 x a queue of 5000) while every write is throttled: Write
 	// blocks once the queue is full, so memory stays bounded by the queue, not by the burst.
 	createTable(t, client, "burst")
 	burstProxy := faultproxy.Start(t, moto.URL)

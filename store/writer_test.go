@@ -581,7 +581,7 @@ func TestWriter_WriteHonoursContext(t *testing.T) {
 
 func TestConfig_Defaults(t *testing.T) {
 	got := Config{BatchSize: 100}.withDefaults()
-	want := Config{BatchSize: 25, FlushInterval: time.Second, QueueSize: 5000, MaxRetryTime: 2 * time.Minute, DrainTimeout: 8 * time.Second}
+	want := Config{BatchSize: 25, FlushInterval: time.Second, QueueSize: 2000, MaxRetryTime: 2 * time.Minute, DrainTimeout: 8 * time.Second}
 	if got != want {
 		t.Errorf("defaults: got %+v, want %+v", got, want)
 	}
