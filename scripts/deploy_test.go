@@ -462,6 +462,7 @@ func (h *harness) statements(r roleDetail) []statement {
 var mutatingCall = regexp.MustCompile(`(?m)^\+ aws \S+ (create-\S+|put-secret-value|put-parameter|restore-secret|register-task-definition|run-task|stop-task|update-service|delete-\S+)\b.*$`)
 
 func TestDeploy_TwiceThenTeardownAgainstMoto(t *testing.T) {
+	t.Parallel() // each end-to-end test has its own moto; most of their time is the CLI's start-up
 	requireTool(t, "moto_server", "pip install 'moto[server]'")
 	for _, store := range []string{"secretsmanager", "ssm"} {
 		t.Run(store, func(t *testing.T) {
@@ -623,6 +624,7 @@ func (h *harness) checkCallOrder(res ...string) {
 // settings are checked on the arguments the scripts pass to the aws shim; the rotation is
 // checked in moto itself (AWSCURRENT moved, the service's primary deployment replaced).
 func TestDeploy_ServiceRotateAndRollThenTeardownAgainstMoto(t *testing.T) {
+	t.Parallel()
 	requireTool(t, "moto_server", "pip install 'moto[server]'")
 	moto := startECSMoto(t)
 	secretsFile, oldSecrets := writeSecretsFile(t)
@@ -1128,6 +1130,7 @@ func containersConf(t *testing.T) string {
 const maxImageBytes = 25_000_000
 
 func TestImage_BuildsOfflineRunsReadOnlyAndPushes(t *testing.T) {
+	t.Parallel()
 	podman := requireTool(t, "podman", "apt-get install podman runc")
 	goBin := requireTool(t, "go", "https://go.dev/dl/")
 	root := repoRoot(t)

@@ -327,7 +327,10 @@ func TestXSource_WrongTokenIsRejectedWith401(t *testing.T) {
 	logs := &syncbuf.Buffer{}
 	src := newTestXSource(t, srv.URL, clock, logs)
 	streamtest.RunSource(t, src, (&streamtest.Recorder{}).Emit)
-	streamtest.Eventually(t, "the rejected state", func() bool { return src.Status().State == stream.StateRejected })
+	// The state is set before the wait starts, so wait for both.
+	streamtest.Eventually(t, "the rejected state and its wait", func() bool {
+		return src.Status().State == stream.StateRejected && len(clock.Recorded()) == 1
+	})
 	st := src.Status()
 	if !strings.Contains(st.LastError, "credentials rejected (401)") {
 		t.Errorf("last error: got %q, want it to say credentials rejected (401)", st.LastError)
