@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -30,7 +31,7 @@ import (
 
 // testCreds are distinctive values with characters that URL and JSON encoding change, so the
 // leak checks can look for every encoded form.
-var testCreds = twitterCredentials{
+var testCreds = secretValues{
 	"CONSUMERKEY":       "CK-localleak-7f3a9c",
 	"CONSUMERSECRETKEY": "CS-localleak-b41e08+/=",
 	"ACCESSTOKEN":       "AT-localleak-2d6f51",
@@ -126,6 +127,10 @@ type localRun struct {
 	err    error
 	ended  bool
 
+	// creds are the secret values the run was started with (testCreds unless a test sets
+	// them), for the leak check.
+	creds map[string]string
+
 	mu        sync.Mutex
 	responses []string            // every HTTP answer seen, for the leak check
 	rotated   []map[string]string // secret values put by -rotate-after, for the leak check
@@ -133,7 +138,7 @@ type localRun struct {
 
 func startLocal(t *testing.T, args ...string) *localRun {
 	t.Helper()
-	r := &localRun{t: t, stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, done: make(chan error, 1)}
+	r := &localRun{t: t, stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, done: make(chan error, 1), creds: testCreds}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() { r.done <- run(ctx, args, testGetenv(nil), r.stdout, r.stderr) }()
@@ -516,24 +521,31 @@ func (r *localRun) assertNoLeak(t *testing.T) {
 	t.Helper()
 	r.mu.Lock()
 	haystacks := map[string]string{"stdout": r.stdout.String(), "stderr": r.stderr.String(), "HTTP answers": strings.Join(r.responses, "\n")}
-	sets := append([]map[string]string{testCreds}, r.rotated...)
+	sets := append([]map[string]string{r.creds}, r.rotated...)
 	r.mu.Unlock()
-	for i, k := range slices.Repeat(secretKeys, len(sets)) {
-		v := sets[i/len(secretKeys)][k]
-		if i >= len(secretKeys) {
-			k += " (rotated)"
+	for i, set := range sets {
+		for _, k := range slices.Sorted(maps.Keys(set)) {
+			assertValueNotIn(t, haystacks, k, set[k], i > 0)
 		}
-		js, _ := json.Marshal(v)
-		forms := map[string]string{
-			"plain": v, "base64": base64.StdEncoding.EncodeToString([]byte(v)), "base64url": base64.URLEncoding.EncodeToString([]byte(v)),
-			"base64 raw": base64.RawStdEncoding.EncodeToString([]byte(v)), "query-escaped": url.QueryEscape(v),
-			"path-escaped": url.PathEscape(v), "JSON": strings.Trim(string(js), `"`), "hex": hex.EncodeToString([]byte(v)),
-		}
-		for where, text := range haystacks {
-			for form, needle := range forms {
-				if strings.Contains(text, needle) {
-					t.Errorf("%s holds the %s form of %s", where, form, k)
-				}
+	}
+}
+
+// assertValueNotIn looks for the value v of the secret k, and its encodings, in haystacks.
+func assertValueNotIn(t *testing.T, haystacks map[string]string, k, v string, rotated bool) {
+	t.Helper()
+	if rotated {
+		k += " (rotated)"
+	}
+	js, _ := json.Marshal(v)
+	forms := map[string]string{
+		"plain": v, "base64": base64.StdEncoding.EncodeToString([]byte(v)), "base64url": base64.URLEncoding.EncodeToString([]byte(v)),
+		"base64 raw": base64.RawStdEncoding.EncodeToString([]byte(v)), "query-escaped": url.QueryEscape(v),
+		"path-escaped": url.PathEscape(v), "JSON": strings.Trim(string(js), `"`), "hex": hex.EncodeToString([]byte(v)),
+	}
+	for where, text := range haystacks {
+		for form, needle := range forms {
+			if strings.Contains(text, needle) {
+				t.Errorf("%s holds the %s form of %s", where, form, k)
 			}
 		}
 	}

@@ -134,7 +134,9 @@ func (l *launcher) environment(t *taskRun, resolved []secrets.EnvVar) []secrets.
 		{Name: "AWS_REGION", Value: l.o.Region},
 		{Name: "AWS_DEFAULT_REGION", Value: l.o.Region},
 		{Name: "AWS_ENDPOINT_URL", Value: l.appEndpoint},
-		{Name: "TWITTER_STREAM_URL", Value: l.simURL},
+		// The stream is always local's simulator, whatever the task definition or a -var says:
+		// a local run never reaches the real service.
+		{Name: streamURLVars[l.o.Source], Value: l.simURL},
 		{Name: "HTTP_ADDR", Value: l.httpAddr},
 		{Name: "ROTATION_CHECK_INTERVAL", Value: durationValue(l.o.RotationCheck)},
 	}
@@ -306,7 +308,7 @@ var errForElapsed = errors.New("-for elapsed")
 // -rotate-after and, with -service, replaces the task whenever its container exits. It
 // returns the task running at the end (nil if none) and the run's error: an exited container
 // without -service, as on ECS, where a one-off task then stops.
-func (l *launcher) serve(ctx context.Context, t *taskRun, sim *simulator) (*taskRun, error) {
+func (l *launcher) serve(ctx context.Context, t *taskRun, sim streamSimulator) (*taskRun, error) {
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if l.o.For > 0 {
@@ -364,8 +366,8 @@ func (l *launcher) sayEnd(runCtx context.Context) {
 // new version AWSCURRENT and the old one AWSPREVIOUS. The simulator accepts only the new
 // values from now on. The running app keeps the values it was started with; its drift check
 // sees the new version within ROTATION_CHECK_INTERVAL.
-func (l *launcher) rotate(ctx context.Context, sim *simulator) error {
-	creds, err := randomCredentials()
+func (l *launcher) rotate(ctx context.Context, sim streamSimulator) error {
+	creds, err := randomCredentials(l.o.Source)
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,7 @@ func TestReadSecretsFile(t *testing.T) {
 			if err := os.Chmod(p, tt.mode); err != nil {
 				t.Fatal(err)
 			}
-			got, warnings, err := readSecretsFile(p)
+			got, warnings, err := readSecretsFile(p, secretKeys)
 			if len(tt.wantErr) > 0 {
 				if err == nil {
 					t.Fatalf("no error, want one containing %q", tt.wantErr)
@@ -86,11 +86,11 @@ func TestReadSecretsFile(t *testing.T) {
 }
 
 func TestRandomCredentials_AreFreshAndShapedLikeTwitters(t *testing.T) {
-	a, err := randomCredentials()
+	a, err := randomCredentials("twitter")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := randomCredentials()
+	b, err := randomCredentials("twitter")
 	if err != nil {
 		t.Fatal(err)
 	}

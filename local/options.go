@@ -67,14 +67,19 @@ func (v varFlag) Set(s string) error {
 const usageHead = `go run ./local runs the whole streammatch Fargate task on this machine, doing what ECS does:
 
   1. an AWS endpoint: moto_server, LocalStack, a motoserver/moto container, or one you name;
-  2. provisioning in it: the secret streammatch/twitter (one JSON object with the four Twitter
-     credentials), the DynamoDB table, the execution role (may read exactly that secret) and
-     the task role (may write exactly that table, and describe that secret without reading it);
-  3. the ECS agent's part, from taskdef.json: placeholders filled, secrets resolved with the
-     execution role's credentials (a broken reference stops the run before the app starts),
-     a container credentials endpoint serving the task role and a task metadata v4 endpoint;
-  4. a statuses/filter stream simulator that checks the OAuth 1.0a signature against the four
-     secret values;
+  2. provisioning in it: the secret streammatch/SOURCE (one JSON object with the source's
+     credentials: the four Twitter keys, X_BEARER_TOKEN or MASTODON_ACCESS_TOKEN), the DynamoDB
+     table, the execution role (may read exactly that secret) and the task role (may write
+     exactly that table, and describe that secret without reading it);
+  3. the ECS agent's part, from the source's task definition (taskdef.json for twitter,
+     deploy/taskdef.x.json, deploy/taskdef.mastodon.json): placeholders filled, secrets
+     resolved with the execution role's credentials (a broken reference stops the run before
+     the app starts), a container credentials endpoint serving the task role and a task
+     metadata v4 endpoint;
+  4. a stream simulator for -source: Twitter v1.1 statuses/filter (checks the OAuth 1.0a
+     signature against the four secret values), X API v2's filtered stream with its rules
+     endpoint, or Mastodon's streaming API (both check the bearer token); each sends
+     synthetic posts that match -filter;
   5. the app itself, as a process or as a container built from the Dockerfile.
 
 It prints the page URL and runs until Ctrl-C or -for, then stops the app with SIGTERM, tears
@@ -100,6 +105,7 @@ Stream simulator control (the URL is printed at start):
   POST /_local/disconnect?after=10&midline=1    drop connections after N more messages
   POST /_local/stall?after=0                    go silent (no keep-alives) after N messages
   POST /_local/clear                            disarm every fault
+The fault controls are the Twitter simulator's; the X and Mastodon simulators answer status only.
 
 Environment: AWS_ENDPOINT_URL (used by -aws auto), LOCALSTACK_AUTH_TOKEN (passed to LocalStack),
 DOCKER_HOST (a Docker or podman socket), CONTAINERS_CONF (podman's configuration).
@@ -113,8 +119,8 @@ func parseOptions(args []string, stdout, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.AWS, "aws", "auto", "AWS endpoint: auto, moto, localstack, or a URL such as http://127.0.0.1:4566.\nauto takes AWS_ENDPOINT_URL, else moto_server on PATH, else a container engine\n(LocalStack when LOCALSTACK_AUTH_TOKEN is set, otherwise the motoserver/moto image)")
 	fs.StringVar(&o.Run, "run", "auto", "how to start the app: process (go build, then exec), container (image from the\nDockerfile, run as ECS runs it), or auto (container when an engine answers)")
 	fs.StringVar(&o.Network, "network", "auto", "container networking: bridge (the endpoints at 169.254.170.2, as on ECS; needs\nroot to add that address to lo), host (shares the host's network), or auto")
-	fs.StringVar(&o.TaskDef, "taskdef", "taskdef.json", "the task definition (RegisterTaskDefinition JSON with ${NAME} placeholders)")
-	fs.StringVar(&o.SecretsFile, "secrets", "", "dotenv file with CONSUMERKEY, CONSUMERSECRETKEY, ACCESSTOKEN and ACCESSTOKENSECRET\n(NAME=value lines); without it random values are generated and never printed")
+	fs.StringVar(&o.TaskDef, "taskdef", "", "the task definition (RegisterTaskDefinition JSON with ${NAME} placeholders); default\nthe source's, as the deploy scripts pick it: taskdef.json for twitter, deploy/taskdef.x.json,\ndeploy/taskdef.mastodon.json")
+	fs.StringVar(&o.SecretsFile, "secrets", "", "dotenv file with the source's credentials (NAME=value lines): CONSUMERKEY,\nCONSUMERSECRETKEY, ACCESSTOKEN and ACCESSTOKENSECRET for twitter, X_BEARER_TOKEN for x,\nMASTODON_ACCESS_TOKEN for mastodon; without it random values are generated and never printed")
 	fs.StringVar(&o.Addr, "addr", "127.0.0.1:8080", "the address the status page is published on; port 0 picks a free port")
 	fs.DurationVar(&o.For, "for", 0, "stop after this long, e.g. 20s (default: run until Ctrl-C)")
 	fs.Float64Var(&o.Rate, "rate", 5, "synthetic tweets per second the simulator sends, before track filtering")
@@ -123,7 +129,7 @@ func parseOptions(args []string, stdout, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.NoticeEvery, "notice-every", 20, "mix a delete or limit notice in after every N tweets (0: none)")
 	fs.DurationVar(&o.KeepAlive, "keepalive", 30*time.Second, "interval of the stream's keep-alive newlines")
 	fs.StringVar(&o.Filter, "filter", "Cloud Computing", "the task's FILTER: comma-separated track phrases")
-	fs.StringVar(&o.Source, "source", "twitter", "the task's SOURCE")
+	fs.StringVar(&o.Source, "source", "twitter", "the task's SOURCE, and the stream simulator: twitter, x or mastodon")
 	fs.StringVar(&o.Table, "table", "twitterStream", "the DynamoDB table")
 	fs.StringVar(&o.App, "app", "streammatch", "APP_NAME: the task family, cluster, container and role names")
 	fs.StringVar(&o.Region, "region", "us-east-1", "the AWS region in the emulator")
@@ -154,7 +160,21 @@ func parseOptions(args []string, stdout, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q; every setting is a flag (see -h)", fs.Args())
 	}
-	return o, o.check()
+	if err := o.check(); err != nil {
+		return o, err
+	}
+	if o.TaskDef == "" {
+		o.TaskDef = sourceTaskDefs[o.Source]
+	}
+	return o, nil
+}
+
+// sourceTaskDefs are the task definition templates of each source, relative to the repository,
+// as scripts/lib.sh picks them (TASKDEF_FILE).
+var sourceTaskDefs = map[string]string{
+	"twitter":  "taskdef.json",
+	"x":        "deploy/taskdef.x.json",
+	"mastodon": "deploy/taskdef.mastodon.json",
 }
 
 // check reports every invalid flag at once.
@@ -207,6 +227,12 @@ func (o *options) check() error {
 	}
 	if strings.TrimSpace(o.Filter) == "" {
 		add("-filter is empty: want comma-separated track phrases")
+	}
+	if _, ok := sourceSecretKeys[o.Source]; !ok {
+		add("-source %q: want twitter, x or mastodon", o.Source)
+	}
+	if o.Corpus != "" && o.Source != "twitter" {
+		add("-corpus replays v1.1 tweets: it works with -source twitter only")
 	}
 	if o.Table == "" || o.App == "" || o.Region == "" {
 		add("-table, -app and -region must not be empty")

@@ -43,14 +43,15 @@ type provisioned struct {
 	TaskRoleARN      string
 }
 
-// names derives the resource names from APP_NAME the way scripts/lib.sh does.
+// names derives the resource names from APP_NAME and SOURCE the way scripts/lib.sh does: the
+// secret is the source's own, $APP_NAME/$SOURCE.
 type names struct {
 	Secret, Table, ExecutionRole, TaskRole, LogGroup string
 }
 
-func namesFor(app, table string) names {
+func namesFor(app, source, table string) names {
 	return names{
-		Secret:        app + "/twitter",
+		Secret:        app + "/" + source,
 		Table:         table,
 		ExecutionRole: app + "-execution-role",
 		TaskRole:      app + "-task-role",
@@ -73,7 +74,7 @@ type inlinePolicy struct{ Name, Document string }
 // provision creates, when absent, the secret, the table and both roles in the emulator, and
 // brings them up to date when present, so a second run against the same endpoint changes
 // nothing but the secret's value (which must be this run's, as the simulator checks it).
-func provision(ctx context.Context, cfg aws.Config, n names, creds twitterCredentials) (provisioned, error) {
+func provision(ctx context.Context, cfg aws.Config, n names, creds secretValues) (provisioned, error) {
 	var p provisioned
 	id, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
@@ -104,21 +105,17 @@ func provision(ctx context.Context, cfg aws.Config, n names, creds twitterCreden
 	return p, nil
 }
 
-// secretJSON is the secret's value: one JSON object with the four keys, as
-// scripts/create-secrets.sh stores it.
-func secretJSON(creds twitterCredentials) (string, error) {
-	m := make(map[string]string, len(secretKeys))
-	for _, k := range secretKeys {
-		m[k] = creds[k]
-	}
-	b, err := json.Marshal(m)
+// secretJSON is the secret's value: one JSON object with a key per secret variable of the
+// source, as scripts/create-secrets.sh stores it.
+func secretJSON(creds secretValues) (string, error) {
+	b, err := json.Marshal(map[string]string(creds))
 	if err != nil {
 		return "", errors.New("encode the secret's JSON")
 	}
 	return string(b), nil
 }
 
-func ensureSecret(ctx context.Context, sm *secretsmanager.Client, name string, creds twitterCredentials) (string, error) {
+func ensureSecret(ctx context.Context, sm *secretsmanager.Client, name string, creds secretValues) (string, error) {
 	value, err := secretJSON(creds)
 	if err != nil {
 		return "", err
@@ -129,7 +126,7 @@ func ensureSecret(ctx context.Context, sm *secretsmanager.Client, name string, c
 	case errors.As(err, &nf):
 		out, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
 			Name:         aws.String(name),
-			Description:  aws.String("Twitter API credentials of the streammatch task (local run)"),
+			Description:  aws.String("stream credentials of the streammatch task (local run)"),
 			SecretString: aws.String(value),
 		})
 		if err != nil {

@@ -59,13 +59,13 @@ func TestProvision_IsIdempotentAndStoresThisRunsValues(t *testing.T) {
 	moto := mototest.Start(t)
 	cfg := emulatorConfig(moto.URL, mototest.Region)
 	ctx := context.Background()
-	n := namesFor("streammatch", "twitterStream")
+	n := namesFor("streammatch", "twitter", "twitterStream")
 
 	first, err := provision(ctx, cfg, n, testCreds)
 	if err != nil {
 		t.Fatalf("first provision: %v", err)
 	}
-	other, _ := randomCredentials()
+	other, _ := randomCredentials("twitter")
 	second, err := provision(ctx, cfg, n, other)
 	if err != nil {
 		t.Fatalf("second provision: %v", err)
@@ -98,7 +98,7 @@ func TestProvision_RolesCarryTheScriptsTemplates(t *testing.T) {
 	moto := mototest.Start(t)
 	cfg := emulatorConfig(moto.URL, mototest.Region)
 	ctx := context.Background()
-	n := namesFor("streammatch", "twitterStream")
+	n := namesFor("streammatch", "twitter", "twitterStream")
 	p, err := provision(ctx, cfg, n, testCreds)
 	if err != nil {
 		t.Fatalf("provision: %v", err)
@@ -152,7 +152,7 @@ func TestProvision_LeastPrivilegeUnderIAMEnforcement(t *testing.T) {
 	moto := mototest.Start(t, mototest.WithEnv("INITIAL_NO_AUTH_ACTION_COUNT=1000000"))
 	cfg := emulatorConfig(moto.URL, mototest.Region)
 	ctx := context.Background()
-	n := namesFor("streammatch", "twitterStream")
+	n := namesFor("streammatch", "twitter", "twitterStream")
 	p, err := provision(ctx, cfg, n, testCreds)
 	if err != nil {
 		t.Fatalf("provision: %v", err)

@@ -142,13 +142,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	say("AWS endpoint up: %s at %s", ep.What, ep.URL)
 
 	// 2. Provisioning.
-	n := namesFor(o.App, o.Table)
+	n := namesFor(o.App, o.Source, o.Table)
 	cfg := emulatorConfig(ep.URL, o.Region)
 	p, err := provision(ctx, cfg, n, creds)
 	if err != nil {
 		return fmt.Errorf("provision in %s: %w", ep.URL, err)
 	}
 	say("provisioned in account %s: secret %s, table %s, execution role %s, task role %s", p.Account, n.Secret, n.Table, n.ExecutionRole, n.TaskRole)
+
+	// The stream simulator, before the task definition: its URL fills the template's stream
+	// setting (X_STREAM_URL, MASTODON_URL), as the deploy scripts fill the real one.
+	sim, err := newStreamSimulator(o, creds, bindHost)
+	if err != nil {
+		return err
+	}
+	goRun(cl, "stream simulator", ctx, sim.Run)
+	say("stream simulator: %s (%s)", sim.URL(), sim.describe())
 
 	// 3. The ECS agent's part: the task definition, its secrets, its endpoints.
 	image := localImage
@@ -160,6 +169,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"APP_NAME": o.App, "CLUSTER": o.App, "TABLE_NAME": n.Table, "FILTER": o.Filter, "SOURCE": o.Source,
 		"SECRET_ARN": p.SecretARN, "EXECUTION_ROLE_ARN": p.ExecutionRoleARN, "TASK_ROLE_ARN": p.TaskRoleARN,
 		"IMAGE": image, "LOG_GROUP": n.LogGroup, "CPU_ARCHITECTURE": cpuArchitecture(),
+		"X_STREAM_URL": sim.URL(), "MASTODON_URL": sim.URL(),
 	}
 	for k, v := range o.Vars {
 		vars[k] = v
@@ -189,7 +199,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	l := &launcher{
 		o: o, mode: mode, td: td, cd: cd, p: p, cfg: cfg, execCfg: execCfg, image: image,
 		bindHost: bindHost, hostNetwork: hostNetwork, publish: publish, logOut: logOut, say: say,
-		stderr: stderr, pathEnv: "PATH=" + getenv("PATH"), stopTimeout: stopTimeout,
+		stderr: stderr, pathEnv: "PATH=" + getenv("PATH"), stopTimeout: stopTimeout, simURL: sim.URL(),
 	}
 	// The agent reads the secrets while it prepares the task, before the container starts:
 	// the task's PullStartedAt is taken just before, so that the metadata says truthfully
@@ -214,15 +224,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 
-	// 4. The stream simulator.
-	sim, err := startSimulator(o, creds, bindHost)
-	if err != nil {
-		return err
-	}
-	goRun(cl, "stream simulator", ctx, sim.Run)
-	say("stream simulator: %s (faults: POST %s%sfail?status=503, see -h)", sim.URL(), sim.URL(), controlPrefix)
-	l.simURL = sim.URL()
-
 	l.appEndpoint = ep.URL
 	if mode == "container" && !hostNetwork {
 		target, err := hostPortOf(ep.URL)
@@ -237,7 +238,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		l.appEndpoint = "http://" + fwd.Addr()
 	}
 
-	// 5. The app, with exactly the environment ECS would give it.
+	// 4. The app, with exactly the environment ECS would give it.
 	l.httpAddr = publish
 	if mode == "container" && !hostNetwork {
 		containerPort := 8080
@@ -308,19 +309,21 @@ func goRun(cl *cleanups, what string, ctx context.Context, fn func(context.Conte
 }
 
 // loadCredentials reads -secrets or makes random values.
-func loadCredentials(o options, say func(string, ...any)) (twitterCredentials, error) {
+func loadCredentials(o options, say func(string, ...any)) (secretValues, error) {
+	label := sourceLabels[o.Source]
 	if o.SecretsFile == "" {
-		say("no -secrets file: generated random Twitter credentials (they never leave the emulator, the simulator and the app)")
-		return randomCredentials()
+		say("no -secrets file: generated a random %s (it never leaves the emulator, the simulator and the app)", label)
+		return randomCredentials(o.Source)
 	}
-	creds, warnings, err := readSecretsFile(o.SecretsFile)
+	keys := sourceSecretKeys[o.Source]
+	creds, warnings, err := readSecretsFile(o.SecretsFile, keys)
 	for _, w := range warnings {
 		say("warning: %s", w)
 	}
 	if err != nil {
 		return nil, err
 	}
-	say("Twitter credentials from %s: %s", o.SecretsFile, strings.Join(secretKeys, ", "))
+	say("%s from %s: %s", label, o.SecretsFile, strings.Join(keys, ", "))
 	return creds, nil
 }
 

@@ -11,23 +11,38 @@ import (
 	"strings"
 )
 
-// secretKeys are the JSON keys of the secret and the variables the app receives, as in
-// scripts/lib.sh.
+// secretKeys are the JSON keys of the secret and the variables the app receives for
+// SOURCE=twitter, as in scripts/lib.sh (TWITTER_SECRET_KEYS).
 var secretKeys = []string{"CONSUMERKEY", "CONSUMERSECRETKEY", "ACCESSTOKEN", "ACCESSTOKENSECRET"}
 
-// twitterCredentials holds the four values. Its String never shows them, so that printing it by
-// mistake (%v in an error) leaks nothing.
-type twitterCredentials map[string]string
+// sourceSecretKeys are the secret keys of each -source: scripts/lib.sh's lists, the names
+// the service reads (config.go's sourceSecretNames).
+var sourceSecretKeys = map[string][]string{
+	"twitter":  secretKeys,
+	"x":        {"X_BEARER_TOKEN"},
+	"mastodon": {"MASTODON_ACCESS_TOKEN"},
+}
 
-func (c twitterCredentials) String() string { return "[4 credentials hidden]" }
+// sourceLabels name each source's credentials in local's messages.
+var sourceLabels = map[string]string{
+	"twitter":  "Twitter credentials",
+	"x":        "X bearer token",
+	"mastodon": "Mastodon access token",
+}
 
-func (c twitterCredentials) GoString() string { return c.String() }
+// secretValues holds a source's secret values by key. Its String never shows them, so that
+// printing it by mistake (%v in an error) leaks nothing.
+type secretValues map[string]string
+
+func (c secretValues) String() string { return fmt.Sprintf("[%d credentials hidden]", len(c)) }
+
+func (c secretValues) GoString() string { return c.String() }
 
 // readSecretsFile reads a dotenv file: NAME=value lines, optionally prefixed with "export ",
 // values optionally in matching single or double quotes, '#' comments and blank lines. It
-// returns the four credentials and warnings (names and line numbers only: a value never
+// returns the values of keys and warnings (names and line numbers only: a value never
 // appears in a warning or an error).
-func readSecretsFile(path string) (twitterCredentials, []string, error) {
+func readSecretsFile(path string, keys []string) (secretValues, []string, error) {
 	var warnings []string
 	info, err := os.Stat(path)
 	if err != nil {
@@ -40,7 +55,7 @@ func readSecretsFile(path string) (twitterCredentials, []string, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("-secrets: %w", err)
 	}
-	creds := twitterCredentials{}
+	creds := secretValues{}
 	seen := map[string]bool{}
 	var problems []string
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -62,11 +77,11 @@ func readSecretsFile(path string) (twitterCredentials, []string, error) {
 			value = value[1 : len(value)-1]
 		}
 		known := false
-		for _, k := range secretKeys {
+		for _, k := range keys {
 			known = known || k == name
 		}
 		if !known {
-			warnings = append(warnings, fmt.Sprintf("%s line %d: %s is not one of %s; ignored", path, n, name, strings.Join(secretKeys, ", ")))
+			warnings = append(warnings, fmt.Sprintf("%s line %d: %s is not one of %s; ignored", path, n, name, strings.Join(keys, ", ")))
 			continue
 		}
 		seen[name] = true
@@ -79,27 +94,43 @@ func readSecretsFile(path string) (twitterCredentials, []string, error) {
 	if err := sc.Err(); err != nil {
 		return nil, nil, fmt.Errorf("-secrets %s: %w", path, err)
 	}
-	for _, k := range secretKeys {
+	for _, k := range keys {
 		if !seen[k] {
 			problems = append(problems, k+" is missing")
 		}
 	}
 	if len(problems) > 0 {
-		return nil, warnings, errors.New("-secrets " + path + ": want NAME=value lines for " + strings.Join(secretKeys, ", ") + ":\n  - " + strings.Join(problems, "\n  - "))
+		return nil, warnings, errors.New("-secrets " + path + ": want NAME=value lines for " + strings.Join(keys, ", ") + ":\n  - " + strings.Join(problems, "\n  - "))
 	}
 	return creds, warnings, nil
 }
 
-// randomCredentials makes four values shaped like Twitter's (a 25-character consumer key,
-// a 50-character consumer secret, a "USERID-..." access token and a 45-character token secret)
-// from crypto/rand. They exist only in the emulator, the simulator and the app's environment.
-func randomCredentials() (twitterCredentials, error) {
+// alnum is the alphabet of the random credentials.
+const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+// randomCredentials makes fresh values of source's keys from crypto/rand, shaped like the real
+// ones: for twitter a 25-character consumer key, a 50-character consumer secret, a
+// "USERID-..." access token and a 45-character token secret; for x an app-only bearer token
+// (a run of "A", then 91 characters); for mastodon a 43-character access token. They exist only
+// in the emulator, the simulator and the app's environment.
+func randomCredentials(source string) (secretValues, error) {
+	switch source {
+	case "x", "mastodon":
+		alphabet, n, prefix := alnum, 91, "AAAAAAAAAAAAAAAAAAAAA"
+		if source == "mastodon" {
+			alphabet, n, prefix = alnum+"-_", 43, ""
+		}
+		v, err := randomString(alphabet, n)
+		if err != nil {
+			return nil, err
+		}
+		return secretValues{sourceSecretKeys[source][0]: prefix + v}, nil
+	}
 	userID, err := randomString("0123456789", 19)
 	if err != nil {
 		return nil, err
 	}
-	const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-	out := twitterCredentials{}
+	out := secretValues{}
 	for name, n := range map[string]int{"CONSUMERKEY": 25, "CONSUMERSECRETKEY": 50, "ACCESSTOKEN": 40, "ACCESSTOKENSECRET": 45} {
 		v, err := randomString(alnum, n)
 		if err != nil {

@@ -18,6 +18,36 @@ import (
 // controlPrefix is where the simulator's fault switches live, beside the stream endpoint.
 const controlPrefix = "/_local/"
 
+// streamSimulator is the stream of the run's -source, served on this machine: the Twitter
+// v1.1 simulator (simulator, below) or the X or Mastodon one (bearerSimulator).
+type streamSimulator interface {
+	// URL is the base URL the app's stream variable gets (TWITTER_STREAM_URL, X_STREAM_URL,
+	// MASTODON_URL).
+	URL() string
+	// describe says what it serves, for local's progress line.
+	describe() string
+	// rotate makes new connections need the secret's new values; open streams stay open.
+	rotate(creds secretValues) error
+	// Run serves until ctx ends.
+	Run(ctx context.Context) error
+}
+
+var (
+	_ streamSimulator = (*simulator)(nil)
+	_ streamSimulator = (*bearerSimulator)(nil)
+)
+
+// streamURLVars are the app's variables that name each source's stream base URL.
+var streamURLVars = map[string]string{"twitter": "TWITTER_STREAM_URL", "x": "X_STREAM_URL", "mastodon": "MASTODON_URL"}
+
+// newStreamSimulator starts the simulator of o.Source for creds, listening on host:0.
+func newStreamSimulator(o options, creds secretValues, host string) (streamSimulator, error) {
+	if o.Source == "twitter" {
+		return startSimulator(o, creds, host)
+	}
+	return newBearerSimulator(o, creds, host)
+}
+
 // simulator is the in-process statuses/filter simulator plus its control endpoint.
 type simulator struct {
 	cfg twittersim.Config
@@ -29,7 +59,7 @@ type simulator struct {
 }
 
 // startSimulator builds the simulator for creds and listens on host:0.
-func startSimulator(o options, creds twitterCredentials, host string) (*simulator, error) {
+func startSimulator(o options, creds secretValues, host string) (*simulator, error) {
 	rate := o.Rate
 	if rate == 0 {
 		rate = -1 // twittersim reads 0 as its default rate; -rate 0 means no tweets
@@ -56,7 +86,7 @@ func startSimulator(o options, creds twitterCredentials, host string) (*simulato
 	return &simulator{cfg: cfg, sim: sim, ln: ln}, nil
 }
 
-func simCredentials(creds twitterCredentials) twittersim.Credentials {
+func simCredentials(creds secretValues) twittersim.Credentials {
 	return twittersim.Credentials{
 		ConsumerKey: creds["CONSUMERKEY"], ConsumerSecret: creds["CONSUMERSECRETKEY"],
 		AccessToken: creds["ACCESSTOKEN"], AccessTokenSecret: creds["ACCESSTOKENSECRET"],
@@ -66,7 +96,7 @@ func simCredentials(creds twitterCredentials) twittersim.Credentials {
 // rotate makes new connections need creds, as regenerating an app's keys at Twitter does:
 // a request signed with the old values is rejected with 401 from now on. Streams that are
 // already open stay open on the old values' server until they end, as Twitter's do.
-func (s *simulator) rotate(creds twitterCredentials) error {
+func (s *simulator) rotate(creds secretValues) error {
 	cfg := s.cfg
 	cfg.Credentials = simCredentials(creds)
 	cfg.Seed = time.Now().UnixNano()
@@ -100,6 +130,10 @@ func (s *simulator) closeAll() {
 
 // URL is the simulator's base URL (TWITTER_STREAM_URL) as seen from host.
 func (s *simulator) URL() string { return "http://" + s.ln.Addr().String() }
+
+func (s *simulator) describe() string {
+	return "Twitter v1.1 statuses/filter; faults: POST " + s.URL() + controlPrefix + "fail?status=503, see -h"
+}
 
 // Run serves until ctx ends.
 func (s *simulator) Run(ctx context.Context) error {

@@ -3,8 +3,10 @@
 #
 # The execution role is used by ECS itself, before the container starts: to pull the image
 # from ECR, to create the log stream, and to read the secret whose values it injects as
-# environment variables. It may read exactly this app's secret (secretsmanager:GetSecretValue
-# on the secret's full ARN, or ssm:GetParameters on the four parameter ARNs), and kms:Decrypt
+# environment variables. It may read exactly this app's secret of SOURCE
+# (secretsmanager:GetSecretValue on the secret's full ARN, or ssm:GetParameters on the
+# source's parameter ARNs: execution-ssm.json for twitter, execution-ssm-SOURCE.json for the
+# others, each naming its keys), and kms:Decrypt
 # only on KMS_KEY_ARN when the secret uses a customer-managed key (the default aws/ keys need no
 # grant). The blog granted kms:Decrypt on the secret ARNs, which names no key and so allows
 # nothing useful.
@@ -88,7 +90,7 @@ write_execution_policy() {
 	local parts=("$dir/1-pull-logs.json" "$dir/2-secrets.json")
 	render_policy execution-pull-logs "${parts[0]}" REPOSITORY_ARN="$repository" LOG_GROUP_ARN="$LOG_GROUP_ARN"
 	if [[ $SECRET_STORE == ssm ]]; then
-		render_policy execution-ssm "${parts[1]}" PARAMETER_ARN_PREFIX="$SSM_ARN_PREFIX"
+		render_policy "$EXECUTION_SSM_POLICY" "${parts[1]}" PARAMETER_ARN_PREFIX="$SSM_ARN_PREFIX"
 	else
 		if ! secret_arn && ! is_dry_run; then
 			die "secret $SECRET_NAME does not exist: run scripts/create-secrets.sh first"

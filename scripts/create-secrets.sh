@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Step 1: store the four Twitter credentials.
+# Step 1: store the source's credentials.
 #
-# SECRET_STORE=secretsmanager (default): one secret $APP_NAME/twitter whose value is a JSON
-# object with the keys CONSUMERKEY, CONSUMERSECRETKEY, ACCESSTOKEN, ACCESSTOKENSECRET; the task
-# definition picks each key with valueFrom ARN:KEY::. SECRET_STORE=ssm: four SecureString
-# parameters /$APP_NAME/twitter/KEY.
+# SECRET_STORE=secretsmanager (default): one secret $APP_NAME/$SOURCE whose value is a JSON
+# object with the source's keys (SECRET_KEYS in lib.sh): CONSUMERKEY, CONSUMERSECRETKEY,
+# ACCESSTOKEN, ACCESSTOKENSECRET for twitter; X_BEARER_TOKEN for x; MASTODON_ACCESS_TOKEN for
+# mastodon. The task definition picks each key with valueFrom ARN:KEY::. SECRET_STORE=ssm: one
+# SecureString parameter /$APP_NAME/$SOURCE/KEY per key. Each source has its own secret, so
+# deploying or tearing down one source never touches another's.
 #
 # Values come from SECRETS_FILE (dotenv: KEY=value lines) or, on a terminal, a prompt that does
 # not echo. They reach the AWS CLI only as file:// paths to a mode-600 file that is deleted when
@@ -25,7 +27,7 @@ prompt_secrets() {
 	done
 }
 
-# load_secrets reads the four values, or says how to provide them.
+# load_secrets reads the source's values, or says how to provide them.
 load_secrets() {
 	if [[ -n ${SECRETS_FILE:-} ]]; then
 		read_secrets_file "$SECRETS_FILE"
@@ -34,15 +36,15 @@ load_secrets() {
 		for key in "${SECRET_KEYS[@]}"; do set_value "$key" dry-run; done
 		return
 	elif [[ -t 0 ]] && { : </dev/tty; } 2>/dev/null; then
-		log "no SECRETS_FILE: enter the Twitter credentials (input is not shown)"
+		log "no SECRETS_FILE: enter the $SECRET_LABEL (input is not shown)"
 		prompt_secrets
 	else
-		die "no SECRETS_FILE and no terminal to prompt on: write the four keys (${SECRET_KEYS[*]}) as KEY=value lines to a mode-600 file and set SECRETS_FILE to it"
+		die "no SECRETS_FILE and no terminal to prompt on: write the keys of SOURCE=$SOURCE (${SECRET_KEYS[*]}) as KEY=value lines to a mode-600 file and set SECRETS_FILE to it"
 	fi
 	check_secret_values "${SECRETS_FILE:-the prompt}"
 }
 
-# write_json_payload writes the four values as one JSON object to the private file
+# write_json_payload writes the values as one JSON object to the private file
 # $WORKDIR/secret.json (mode 600: lib_init set umask 077; removed when the script exits).
 write_json_payload() {
 	local file=$WORKDIR/secret.json key sep=""
@@ -86,7 +88,7 @@ store_in_secrets_manager() {
 	load_secrets
 	write_json_payload
 	aws_do secretsmanager create-secret --name "$SECRET_NAME" \
-		--description "Twitter API credentials for $APP_NAME (keys: ${SECRET_KEYS[*]})" \
+		--description "$SECRET_LABEL for $APP_NAME (SOURCE=$SOURCE; keys: ${SECRET_KEYS[*]})" \
 		${kms[@]+"${kms[@]}"} --secret-string "file://$WORKDIR/secret.json" --query ARN --output text
 	did "created secret $SECRET_NAME ${AWS_OUT:+($AWS_OUT)}"
 }
@@ -114,7 +116,7 @@ store_in_ssm() {
 		file=$WORKDIR/$key
 		value_of "$key" >"$file"
 		aws_do ssm put-parameter --name "$name" --type SecureString ${kms[@]+"${kms[@]}"} ${overwrite[@]+"${overwrite[@]}"} \
-			--description "Twitter $key for $APP_NAME" --value "file://$file" --query Version --output text
+			--description "$key ($SECRET_LABEL) for $APP_NAME" --value "file://$file" --query Version --output text
 		did "stored parameter $name ${AWS_OUT:+(version $AWS_OUT)}"
 		rm -f "$file"
 	done
@@ -122,7 +124,7 @@ store_in_ssm() {
 
 main() {
 	lib_init
-	step "create-secrets: store the Twitter credentials in $SECRET_STORE"
+	step "create-secrets: store the $SECRET_LABEL (SOURCE=$SOURCE) in $SECRET_STORE"
 	case $SECRET_STORE in
 	secretsmanager) store_in_secrets_manager ;;
 	ssm) store_in_ssm ;;

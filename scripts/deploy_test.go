@@ -41,6 +41,13 @@ const (
 
 var secretKeys = []string{"CONSUMERKEY", "CONSUMERSECRETKEY", "ACCESSTOKEN", "ACCESSTOKENSECRET"}
 
+// sourceKeys are the secret keys of each SOURCE, as lib.sh and config.go name them.
+var sourceKeys = map[string][]string{
+	"twitter":  secretKeys,
+	"x":        {"X_BEARER_TOKEN"},
+	"mastodon": {"MASTODON_ACCESS_TOKEN"},
+}
+
 // requireTool returns the path of a tool the test needs. A missing tool skips the test on a
 // developer machine but fails it in CI, where it means the machine is not set up.
 func requireTool(t *testing.T, name, install string) string {
@@ -111,6 +118,10 @@ type harness struct {
 	root    string
 	env     []string
 	argvLog string
+	// source is the SOURCE the checks expect ("twitter" unless a test sets it), and wantEnv
+	// the source's settings the task definition must carry besides the common ones.
+	source  string
+	wantEnv map[string]string
 
 	mu     sync.Mutex
 	output bytes.Buffer // everything every script printed, for the secret-leak check
@@ -153,8 +164,15 @@ func newHarness(t *testing.T, endpoint string, extraEnv ...string) *harness {
 		"TMPDIR="+dir,
 	)
 	env = append(env, extraEnv...)
-	return &harness{t: t, root: repoRoot(t), env: env, argvLog: argvLog}
+	return &harness{t: t, root: repoRoot(t), env: env, argvLog: argvLog, source: "twitter"}
 }
+
+// keys are the secret keys of the harness's source.
+func (h *harness) keys() []string { return sourceKeys[h.source] }
+
+// secretName is the Secrets Manager secret of the harness's source; the SSM parameters live
+// under "/" + secretName.
+func (h *harness) secretName() string { return appName + "/" + h.source }
 
 // run runs scripts/NAME.sh with extra NAME=value settings and returns its combined output.
 func (h *harness) run(script string, extraEnv ...string) (string, error) {
@@ -556,6 +574,110 @@ func testDeployTwiceThenTeardown(t *testing.T, store string) {
 	h.assertNoLeak(newSecrets)
 }
 
+// TestDeploy_EverySourceAgainstMoto deploys SOURCE=x and SOURCE=mastodon as the Twitter test
+// deploys twitter: each with its own secret ($APP_NAME/$SOURCE), its own task definition
+// template (deploy/taskdef.SOURCE.json) with its secrets, SECRET_SOURCES and settings, exact
+// ARNs in the roles, a rotation (stop, then run) and a teardown that leaves nothing of it and
+// does not touch another source's secret.
+func TestDeploy_EverySourceAgainstMoto(t *testing.T) {
+	requireTool(t, "moto_server", "pip install 'moto[server]'")
+	tests := []struct {
+		source, store string
+		settings      []string          // the source's plain settings, as the user passes them
+		wantEnv       map[string]string // what the task definition's environment must carry
+	}{
+		{"x", "secretsmanager", nil, map[string]string{"X_STREAM_URL": "https://api.x.com"}},
+		{"mastodon", "secretsmanager", []string{"MASTODON_URL=https://mastodon.example"}, map[string]string{"MASTODON_URL": "https://mastodon.example"}},
+		{"x", "ssm", []string{"X_STREAM_URL=https://api.x.example"}, map[string]string{"X_STREAM_URL": "https://api.x.example"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.source+"/"+tt.store, func(t *testing.T) {
+			t.Parallel()
+			testDeploySource(t, tt.source, tt.store, tt.settings, tt.wantEnv)
+		})
+	}
+}
+
+func testDeploySource(t *testing.T, source, store string, settings []string, wantEnv map[string]string) {
+	moto := startECSMoto(t)
+	secretsFile, values := writeSourceSecretsFile(t, source)
+	env := append([]string{"IMAGE=" + testImage, "SECRET_STORE=" + store, "SECRETS_FILE=" + secretsFile, "SOURCE=" + source}, settings...)
+	h := newHarness(t, moto.URL, env...)
+	h.source, h.wantEnv = source, wantEnv
+
+	// Another source's secret in the same account and APP_NAME, which this source's deploy and
+	// teardown must leave alone.
+	twitterFile, twitterValues := writeSecretsFile(t)
+	h.mustRun("create-secrets", "SOURCE=twitter", "SECRET_STORE=secretsmanager", "SECRETS_FILE="+twitterFile)
+	var twitterSecret struct{ ARN string }
+	h.mustAWS(&twitterSecret, "secretsmanager", "describe-secret", "--secret-id", appName+"/twitter")
+
+	first := h.mustRun("deploy")
+	if !strings.Contains(first, "render deploy/taskdef."+source+".json") {
+		t.Errorf("deploy did not render deploy/taskdef.%s.json; output:\n%s", source, first)
+	}
+	if tasks := h.runningTasks(); len(tasks) != 1 {
+		t.Fatalf("after the deploy: running tasks %v, want 1", tasks)
+	}
+	second := h.mustRun("deploy")
+	if calls := mutatingCall.FindAllString(second, -1); len(calls) != 0 {
+		t.Errorf("second deploy changed things:\n%s\nwant no create/register/run calls", strings.Join(calls, "\n"))
+	}
+	secretRefs := h.checkSecretStore(store, values)
+	h.checkRoles(store, secretRefs)
+	h.checkTaskDefinition(secretRefs, values)
+	h.checkLogGroupAndCluster()
+
+	// Rotate and roll (MODE=task): write, then stop the task and run a new one.
+	before := h.runningTasks()
+	newFile, newValues := writeSourceSecretsFile(t, source)
+	h.assertNoLeak(values)
+	h.assertNoLeak(twitterValues)
+	h.clearArgv()
+	rotate := h.mustRun("rotate-secret", "SECRETS_FILE="+newFile)
+	h.checkCallOrder("put-secret-value|put-parameter", "ecs stop-task", "ecs run-task")
+	if got := h.runningTasks(); len(got) != 1 || slices.Equal(got, before) {
+		t.Errorf("running tasks after the rotation: %v, want one new task in place of %v", got, before)
+	}
+	h.checkSecretStore(store, newValues)
+	for _, key := range h.keys() {
+		if want := "fingerprint " + key + ": go run . fingerprint -source " + secretRefForKey(secretRefs, key) + " " + key + " < FILE"; !strings.Contains(rotate, want) {
+			t.Errorf("rotate-secret output lacks %q; got:\n%s", want, rotate)
+		}
+	}
+
+	teardown := h.mustRun("teardown", "FORCE_DELETE_SECRETS=1")
+	h.checkAllGone(store, teardown)
+	var kept struct{ ARN string }
+	if err := h.aws(&kept, "secretsmanager", "describe-secret", "--secret-id", appName+"/twitter"); err != nil || kept.ARN != twitterSecret.ARN {
+		t.Errorf("the twitter secret after the %s teardown: %+v, %v; want it untouched (%s)", source, kept, err, twitterSecret.ARN)
+	}
+	if want := "kept secret " + appName + "/twitter of SOURCE=twitter"; !strings.Contains(teardown, want) {
+		t.Errorf("teardown output lacks %q; got:\n%s", want, teardown)
+	}
+	h.assertNoLeak(values)
+	h.assertNoLeak(newValues)
+	h.assertNoLeak(twitterValues)
+}
+
+// writeSourceSecretsFile writes a dotenv file with a fresh value for each key of source, with
+// characters that need escaping in JSON, and returns the path and the values.
+func writeSourceSecretsFile(t *testing.T, source string) (string, map[string]string) {
+	t.Helper()
+	values := map[string]string{}
+	var b strings.Builder
+	b.WriteString("# test credentials for SOURCE=" + source + "\n")
+	for _, key := range sourceKeys[source] {
+		values[key] = "tok-" + randomHex(t, 16) + `"q\b ` + randomHex(t, 4)
+		fmt.Fprintf(&b, "export %s='%s'\n", key, values[key])
+	}
+	path := filepath.Join(t.TempDir(), source+".env")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, values
+}
+
 // secretRefForKey is the valueFrom of the task definition's secret key: the secret's ARN with
 // the JSON key for Secrets Manager, the parameter ARN for SSM.
 func secretRefForKey(secretRefs map[string]string, key string) string {
@@ -759,7 +881,7 @@ func (h *harness) service() ecsService {
 func (h *harness) currentVersion() string {
 	h.t.Helper()
 	var got struct{ VersionIdsToStages map[string][]string }
-	h.mustAWS(&got, "secretsmanager", "describe-secret", "--secret-id", appName+"/twitter")
+	h.mustAWS(&got, "secretsmanager", "describe-secret", "--secret-id", h.secretName())
 	for id, stages := range got.VersionIdsToStages {
 		if slices.Contains(stages, "AWSCURRENT") {
 			return id
@@ -815,11 +937,11 @@ func (h *harness) checkSecretStore(store string, want map[string]string) map[str
 	h.t.Helper()
 	refs := map[string]string{}
 	if store == "ssm" {
-		for _, key := range secretKeys {
+		for _, key := range h.keys() {
 			var got struct {
 				Parameter struct{ Type, Value, ARN string }
 			}
-			h.mustAWS(&got, "ssm", "get-parameter", "--name", "/"+appName+"/twitter/"+key, "--with-decryption")
+			h.mustAWS(&got, "ssm", "get-parameter", "--name", "/"+h.secretName()+"/"+key, "--with-decryption")
 			if got.Parameter.Type != "SecureString" {
 				h.t.Errorf("parameter %s: type %q, want SecureString", key, got.Parameter.Type)
 			}
@@ -831,19 +953,19 @@ func (h *harness) checkSecretStore(store string, want map[string]string) map[str
 		return refs
 	}
 	var secret struct{ ARN, SecretString string }
-	h.mustAWS(&secret, "secretsmanager", "get-secret-value", "--secret-id", appName+"/twitter")
+	h.mustAWS(&secret, "secretsmanager", "get-secret-value", "--secret-id", h.secretName())
 	var values map[string]string
 	if err := json.Unmarshal([]byte(secret.SecretString), &values); err != nil {
-		h.t.Fatalf("secret %s is not a JSON object of strings: %v", appName+"/twitter", err)
+		h.t.Fatalf("secret %s is not a JSON object of strings: %v", h.secretName(), err)
 	}
-	for _, key := range secretKeys {
+	for _, key := range h.keys() {
 		if values[key] != want[key] {
 			h.t.Errorf("secret key %s: the stored value differs from SECRETS_FILE's", key)
 		}
 		refs[key] = secret.ARN
 	}
-	if len(values) != len(secretKeys) {
-		h.t.Errorf("secret has %d keys, want %d (%v)", len(values), len(secretKeys), secretKeys)
+	if len(values) != len(h.keys()) {
+		h.t.Errorf("secret has %d keys, want %d (%v)", len(values), len(h.keys()), h.keys())
 	}
 	return refs
 }
@@ -863,7 +985,7 @@ func (h *harness) checkRoles(store string, secretRefs map[string]string) {
 	}
 
 	var wantSecretResources []string
-	for _, key := range secretKeys {
+	for _, key := range h.keys() {
 		if !slices.Contains(wantSecretResources, secretRefs[key]) {
 			wantSecretResources = append(wantSecretResources, secretRefs[key])
 		}
@@ -903,7 +1025,7 @@ func (h *harness) checkRoles(store string, secretRefs map[string]string) {
 	wantTask := map[string]stringList{"dynamodb:BatchWriteItem": {tableARN}, "dynamodb:PutItem": {tableARN}}
 	if store == "secretsmanager" {
 		for _, action := range []string{"secretsmanager:DescribeSecret", "secretsmanager:ListSecretVersionIds"} {
-			wantTask[action] = stringList{secretRefs["CONSUMERKEY"]}
+			wantTask[action] = stringList{secretRefs[h.keys()[0]]}
 		}
 	}
 	gotTask := map[string]stringList{}
@@ -951,7 +1073,10 @@ func (h *harness) checkTaskDefinition(secretRefs, values map[string]string) {
 	for _, s := range c.Secrets {
 		gotSecrets[s.Name] = s.ValueFrom
 	}
-	for _, key := range secretKeys {
+	if len(c.Secrets) != len(h.keys()) {
+		h.t.Errorf("secrets %v, want exactly the keys of SOURCE=%s: %v", c.Secrets, h.source, h.keys())
+	}
+	for _, key := range h.keys() {
 		want := secretRefs[key]
 		if strings.Contains(want, ":secretsmanager:") {
 			want += ":" + key + "::"
@@ -963,11 +1088,13 @@ func (h *harness) checkTaskDefinition(secretRefs, values map[string]string) {
 	env := map[string]string{}
 	for _, e := range c.Environment {
 		env[e.Name] = e.Value
-		if slices.Contains(secretKeys, e.Name) {
+		if slices.Contains(slices.Concat(sourceKeys["twitter"], sourceKeys["x"], sourceKeys["mastodon"]), e.Name) {
 			h.t.Errorf("credential %s is in environment; want it only in secrets", e.Name)
 		}
 	}
-	for name, want := range map[string]string{"DYNAMODBTABLE": tableName, "AWSREGION": region, "FILTER": "Cloud Computing", "SOURCE": "twitter"} {
+	wantEnv := map[string]string{"DYNAMODBTABLE": tableName, "AWSREGION": region, "FILTER": "Cloud Computing", "SOURCE": h.source}
+	maps.Copy(wantEnv, h.wantEnv)
+	for name, want := range wantEnv {
 		if env[name] != want {
 			h.t.Errorf("environment %s=%q, want %q", name, env[name], want)
 		}
@@ -1094,8 +1221,8 @@ func (h *harness) checkAllGone(store, teardown string) {
 	if err := h.aws(nil, "dynamodb", "describe-table", "--table-name", tableName); err == nil {
 		h.t.Errorf("table %s still exists after teardown", tableName)
 	}
-	if err := h.aws(nil, "secretsmanager", "describe-secret", "--secret-id", appName+"/twitter"); err == nil {
-		h.t.Errorf("secret %s/twitter still exists after teardown with FORCE_DELETE_SECRETS=1", appName)
+	if err := h.aws(nil, "secretsmanager", "describe-secret", "--secret-id", h.secretName()); err == nil {
+		h.t.Errorf("secret %s still exists after teardown with FORCE_DELETE_SECRETS=1", h.secretName())
 	}
 	var params struct{ Parameters []struct{ Name string } }
 	h.mustAWS(&params, "ssm", "get-parameters-by-path", "--path", "/"+appName, "--recursive")

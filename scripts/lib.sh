@@ -8,13 +8,20 @@
 #                       service (MODE=service), the ECR repository, the log group
 #                       /ecs/$APP_NAME, both roles and the secret
 #   TABLE_NAME          twitterStream, the DynamoDB table (the blog's name)
-#   SECRET_STORE        secretsmanager (one JSON secret $APP_NAME/twitter) or ssm (four
-#                       SecureString parameters /$APP_NAME/twitter/KEY); with secretsmanager
-#                       the task role may also describe the secret (the rotation drift check)
-#   SECRETS_FILE        dotenv file with the four credentials (else a no-echo prompt on a TTY);
+#   SOURCE              twitter (default), x or mastodon: the stream the task reads. It picks
+#                       the secret's keys (SECRET_KEYS below), the secret's name, the task
+#                       definition template and the SSM policy template (see source_files)
+#   SECRET_STORE        secretsmanager (one JSON secret $APP_NAME/$SOURCE) or ssm (one
+#                       SecureString parameter /$APP_NAME/$SOURCE/KEY per key); with
+#                       secretsmanager the task role may also describe the secret (the rotation
+#                       drift check)
+#   SECRETS_FILE        dotenv file with the source's keys (else a no-echo prompt on a TTY);
 #                       rotate-secret.sh requires it and writes its values as the new ones
 #   KMS_KEY_ARN         customer-managed key for the secret; adds kms:Decrypt on that key only
-#   FILTER, SOURCE      the task's FILTER (track phrases) and SOURCE
+#   FILTER              the task's FILTER (track phrases)
+#   X_STREAM_URL        SOURCE=x: the API base URL in the task definition (https://api.x.com)
+#   MASTODON_URL        SOURCE=mastodon, required: the instance, e.g. https://mastodon.social
+#                       (a plain setting in the task definition's environment, not a secret)
 #   IMAGE               deploy this image URI; skips build and push
 #   REGISTRY            push to this registry host instead of the account's ECR
 #   CONTAINER_CLI       docker (default) or podman
@@ -30,8 +37,11 @@
 #   DRY_RUN=1           print the AWS calls instead of making them
 #   AWS_ENDPOINT_URL    passed to every call as --endpoint-url (older CLIs ignore the variable)
 
-# Names every script agrees on. The secret keys are also the container's variable names.
-readonly SECRET_KEYS=(CONSUMERKEY CONSUMERSECRETKEY ACCESSTOKEN ACCESSTOKENSECRET)
+# Names every script agrees on. The secret keys of each SOURCE are also the container's
+# variable names (config.go's sourceSecretNames); SECRET_KEYS is the chosen source's list.
+readonly TWITTER_SECRET_KEYS=(CONSUMERKEY CONSUMERSECRETKEY ACCESSTOKEN ACCESSTOKENSECRET)
+readonly X_SECRET_KEYS=(X_BEARER_TOKEN)
+readonly MASTODON_SECRET_KEYS=(MASTODON_ACCESS_TOKEN)
 # The tag on each registered task definition revision that holds the SHA-256 of the rendered
 # JSON: a second deploy with the same inputs finds it and reuses the revision instead of
 # registering an identical one.
@@ -54,8 +64,35 @@ CPU_ARCHITECTURE=${CPU_ARCHITECTURE:-X86_64}
 LOG_RETENTION_DAYS=${LOG_RETENTION_DAYS:-30}
 DRY_RUN=${DRY_RUN:-0}
 
-SECRET_NAME=$APP_NAME/twitter
-SSM_PREFIX=/$APP_NAME/twitter
+X_STREAM_URL=${X_STREAM_URL:-https://api.x.com}
+MASTODON_URL=${MASTODON_URL:-}
+
+# What varies with SOURCE. The secret and the parameters are named after the source, so that
+# one source's teardown never touches another's secret. The task definition is one template
+# per source: taskdef.json (twitter, the blog's, unchanged) and deploy/taskdef.SOURCE.json,
+# each a whole RegisterTaskDefinition input that differs from taskdef.json only in its
+# secrets and its source's settings (secrets/taskdef_lint_test.go holds them to that). A
+# template per source costs two small files; selecting a secrets block inside one file would
+# need JSON editing in bash here and again in Go for the local run. The SSM policy lists each
+# parameter's exact ARN, so it is one template per source too.
+case $SOURCE in
+twitter)
+	SECRET_KEYS=("${TWITTER_SECRET_KEYS[@]}") SECRET_LABEL="Twitter API credentials"
+	TASKDEF_FILE=taskdef.json EXECUTION_SSM_POLICY=execution-ssm
+	;;
+x)
+	SECRET_KEYS=("${X_SECRET_KEYS[@]}") SECRET_LABEL="X API app-only bearer token"
+	TASKDEF_FILE=deploy/taskdef.x.json EXECUTION_SSM_POLICY=execution-ssm-x
+	;;
+mastodon)
+	SECRET_KEYS=("${MASTODON_SECRET_KEYS[@]}") SECRET_LABEL="Mastodon access token"
+	TASKDEF_FILE=deploy/taskdef.mastodon.json EXECUTION_SSM_POLICY=execution-ssm-mastodon
+	;;
+*) SECRET_KEYS=() SECRET_LABEL="" TASKDEF_FILE="" EXECUTION_SSM_POLICY="" ;; # lib_init stops the script
+esac
+
+SECRET_NAME=$APP_NAME/$SOURCE
+SSM_PREFIX=/$APP_NAME/$SOURCE
 CLUSTER=$APP_NAME
 SERVICE=$APP_NAME
 REPOSITORY=$APP_NAME
@@ -98,6 +135,7 @@ lib_init() {
 	[[ $CPU_ARCHITECTURE == X86_64 || $CPU_ARCHITECTURE == ARM64 ]] ||
 		die "CPU_ARCHITECTURE=$CPU_ARCHITECTURE: want X86_64 or ARM64"
 	[[ $DRY_RUN == 0 || $DRY_RUN == 1 ]] || die "DRY_RUN=$DRY_RUN: want 0 or 1"
+	[[ -n $TASKDEF_FILE ]] || die "SOURCE=$SOURCE: want twitter, x or mastodon"
 
 	AWS_REGION=${AWS_REGION:-${AWS_DEFAULT_REGION:-$(aws configure get region 2>/dev/null || true)}}
 	[[ -n $AWS_REGION ]] || die "no region: set AWS_REGION (e.g. us-west-2) or run 'aws configure'"
@@ -146,6 +184,26 @@ lib_init() {
 	[[ -n ${AWS_ENDPOINT_URL:-} ]] && where+=", endpoint $AWS_ENDPOINT_URL"
 	is_dry_run && where+=", DRY RUN: AWS calls are printed, not made"
 	log "$where"
+}
+
+# check_source_settings stops the script when a setting the source's task definition needs
+# is missing or malformed: MASTODON_URL for mastodon, X_STREAM_URL for x. The service would
+# refuse them at start (config.go); here they stop the deploy before anything is created. The
+# message does not quote the value, which could carry user info.
+check_source_settings() {
+	local base_url='^https?://[^/?#@[:space:]]+/?$'
+	case $SOURCE in
+	x)
+		[[ $X_STREAM_URL =~ $base_url ]] ||
+			die "X_STREAM_URL is not a base URL: want scheme and host only (no path, query or user info), e.g. https://api.x.com"
+		;;
+	mastodon)
+		[[ -n $MASTODON_URL ]] ||
+			die "SOURCE=mastodon needs MASTODON_URL, the instance's base URL, e.g. MASTODON_URL=https://mastodon.social"
+		[[ $MASTODON_URL =~ $base_url ]] ||
+			die "MASTODON_URL is not a base URL: want scheme and host only (no path, query or user info), e.g. https://mastodon.social"
+		;;
+	esac
 }
 
 # print_call shows an AWS CLI call the way a user could paste it (without the region and

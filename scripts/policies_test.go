@@ -73,13 +73,21 @@ func TestPolicy_EveryTemplateGrantsExactResources(t *testing.T) {
 			{"WriteLogs", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, []string{sampleLogGroupARN, sampleLogGroupARN + ":*"}},
 		},
 		"execution-secretsmanager": {
-			{"ReadTwitterSecret", []string{"secretsmanager:GetSecretValue"}, []string{sampleSecretARN}},
+			{"ReadSourceSecret", []string{"secretsmanager:GetSecretValue"}, []string{sampleSecretARN}},
 		},
 		"execution-ssm": {
 			{"ReadTwitterParameters", []string{"ssm:GetParameters"}, []string{
 				sampleParameterARN + "/CONSUMERKEY", sampleParameterARN + "/CONSUMERSECRETKEY",
 				sampleParameterARN + "/ACCESSTOKEN", sampleParameterARN + "/ACCESSTOKENSECRET",
 			}},
+		},
+		// The other sources' parameters: one each, named after its key (the prefix is the
+		// source's, /$APP_NAME/$SOURCE, filled in by create-roles.sh).
+		"execution-ssm-x": {
+			{"ReadXParameters", []string{"ssm:GetParameters"}, []string{sampleParameterARN + "/X_BEARER_TOKEN"}},
+		},
+		"execution-ssm-mastodon": {
+			{"ReadMastodonParameters", []string{"ssm:GetParameters"}, []string{sampleParameterARN + "/MASTODON_ACCESS_TOKEN"}},
 		},
 		"execution-kms": {
 			{"DecryptWithCustomerKey", []string{"kms:Decrypt"}, []string{sampleKMSKeyARN}},
@@ -246,28 +254,43 @@ func TestPolicyTemplates_KeepTheLayoutTheShellMerges(t *testing.T) {
 	}
 }
 
-// The SSM template lists one parameter per credential: the same keys, in the same order, as
-// SECRET_KEYS in lib.sh, which names the parameters create-secrets.sh writes.
+// Each source's SSM template lists one parameter per credential: the same keys, in the same
+// order, as that source's SECRET_KEYS list in lib.sh, which names the parameters
+// create-secrets.sh writes; lib.sh's SOURCE case picks the template.
 func TestPolicyTemplates_SSMNamesEverySecretKey(t *testing.T) {
 	lib, err := os.ReadFile(filepath.Join(repoRoot(t), "scripts", "lib.sh"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`(?m)^readonly SECRET_KEYS=\(([^)]*)\)`).FindSubmatch(lib)
-	if m == nil {
-		t.Fatal("lib.sh has no readonly SECRET_KEYS=(...) line")
-	}
-	keys := strings.Fields(string(m[1]))
-	doc, err := scripts.Policy("execution-ssm", sampleVars)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want []string
-	for _, k := range keys {
-		want = append(want, sampleParameterARN+"/"+k)
-	}
-	if got := decodePolicy(t, doc).Statement[0].Resource; !slices.Equal(got, want) {
-		t.Errorf("execution-ssm.json grants on\n%q\nwant one ARN per SECRET_KEYS entry of lib.sh:\n%q", got, want)
+	for _, tt := range []struct{ source, list, template string }{
+		{"twitter", "TWITTER_SECRET_KEYS", "execution-ssm"},
+		{"x", "X_SECRET_KEYS", "execution-ssm-x"},
+		{"mastodon", "MASTODON_SECRET_KEYS", "execution-ssm-mastodon"},
+	} {
+		t.Run(tt.source, func(t *testing.T) {
+			m := regexp.MustCompile(`(?m)^readonly ` + tt.list + `=\(([^)]*)\)`).FindSubmatch(lib)
+			if m == nil {
+				t.Fatalf("lib.sh has no readonly %s=(...) line", tt.list)
+			}
+			keys := strings.Fields(string(m[1]))
+			if !slices.Equal(keys, sourceKeys[tt.source]) {
+				t.Errorf("lib.sh %s = %q, want config.go's secret names of SOURCE=%s %q", tt.list, keys, tt.source, sourceKeys[tt.source])
+			}
+			if !regexp.MustCompile(`(?m)^\s+SECRET_KEYS=\("\$\{` + tt.list + `\[@\]\}"\).*\n.*EXECUTION_SSM_POLICY=` + tt.template + `\s*$`).Match(lib) {
+				t.Errorf("lib.sh's SOURCE case does not pair %s with the policy template %s", tt.list, tt.template)
+			}
+			doc, err := scripts.Policy(tt.template, sampleVars)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for _, k := range keys {
+				want = append(want, sampleParameterARN+"/"+k)
+			}
+			if got := decodePolicy(t, doc).Statement[0].Resource; !slices.Equal(got, want) {
+				t.Errorf("%s.json grants on\n%q\nwant one ARN per %s entry of lib.sh:\n%q", tt.template, got, tt.list, want)
+			}
+		})
 	}
 }
 

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Step 7: render taskdef.json with this deployment's values and register it, after a preflight
-# that catches, before ECS does, the mistakes that would stop the task at start-up.
+# Step 7: render the task definition of SOURCE with this deployment's values and register it,
+# after a preflight that catches, before ECS does, the mistakes that would stop the task at
+# start-up.
 #
-# taskdef.json writes its placeholders as ${NAME}. With SECRET_STORE=ssm each
-# "${SECRET_ARN}:KEY::" reference becomes the ARN of the parameter /$APP_NAME/twitter/KEY.
+# The template is taskdef.json for SOURCE=twitter and deploy/taskdef.SOURCE.json for x and
+# mastodon (TASKDEF_FILE in lib.sh says why one file per source); each carries its source's
+# secrets and settings (X_STREAM_URL, MASTODON_URL) and writes its placeholders as ${NAME}.
+# With SECRET_STORE=ssm each "${SECRET_ARN}:KEY::" reference becomes the ARN of the parameter
+# /$APP_NAME/$SOURCE/KEY.
 # ${SECRET_SOURCES} is filled last, from the secrets as rendered: a JSON object of each
 # secret's name and valueFrom, which the service shows as each secret's source (references,
 # not values; secrets.Lint checks that it matches the secrets exactly).
@@ -17,7 +21,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # render writes the task definition for this deployment to $1.
 render() {
 	local out=$1 json name value key image
-	json=$(<"$REPO_ROOT/taskdef.json")
+	json=$(<"$REPO_ROOT/$TASKDEF_FILE")
 	image=$(image_uri)
 	if [[ $SECRET_STORE == ssm ]]; then
 		for key in "${SECRET_KEYS[@]}"; do
@@ -27,7 +31,7 @@ render() {
 		die "secret $SECRET_NAME does not exist: run scripts/create-secrets.sh first"
 	fi
 	local -a names=(APP_NAME AWS_REGION AWS_ACCOUNT_ID TABLE_NAME FILTER SOURCE LOG_GROUP
-		CPU_ARCHITECTURE EXECUTION_ROLE_ARN TASK_ROLE_ARN SECRET_ARN IMAGE)
+		CPU_ARCHITECTURE EXECUTION_ROLE_ARN TASK_ROLE_ARN SECRET_ARN IMAGE X_STREAM_URL MASTODON_URL)
 	for name in "${names[@]}"; do
 		case $name in
 		IMAGE) value=$image ;;
@@ -40,7 +44,7 @@ render() {
 	sources=$(secret_sources "$json")
 	json=${json//"\${SECRET_SOURCES}"/"$(json_escape "$sources")"}
 	if [[ $json =~ \$\{[A-Za-z_]+\} ]]; then
-		die "taskdef.json has a placeholder this script does not fill: ${BASH_REMATCH[0]}"
+		die "$TASKDEF_FILE has a placeholder this script does not fill: ${BASH_REMATCH[0]}"
 	fi
 	printf '%s\n' "$json" >"$out"
 }
@@ -48,8 +52,9 @@ render() {
 # secret_sources prints the SECRET_SOURCES value for the task definition JSON $1: compact
 # JSON, {"NAME":"valueFrom",...}, in the order of its secrets, as secrets.SecretSources renders
 # it. The strings are copied as they stand in the document, already JSON-escaped. It reads
-# the layout taskdef.json keeps (each secret's "name" and then "valueFrom" on one line) and
-# stops the script if any valueFrom is not written that way, rather than leave one out.
+# the layout every task definition template keeps (each secret's "name" and then "valueFrom"
+# on one line) and stops the script if any valueFrom is not written that way, rather than
+# leave one out.
 secret_sources() {
 	local json=$1 entry out="" sep="" n=0 all
 	local re='^"name": *"([^"]*)", *"valueFrom": *"([^"]*)"$'
@@ -61,7 +66,7 @@ secret_sources() {
 	done < <(grep -o '"name": *"[^"]*", *"valueFrom": *"[^"]*"' <<<"$json" || true)
 	all=$(grep -c '"valueFrom"' <<<"$json" || true)
 	((n == all)) ||
-		die "taskdef.json: $all valueFrom entries but $n written as { \"name\": ..., \"valueFrom\": ... } on one line; keep that layout so that SECRET_SOURCES names every secret"
+		die "$TASKDEF_FILE: $all valueFrom entries but $n written as { \"name\": ..., \"valueFrom\": ... } on one line; keep that layout so that SECRET_SOURCES names every secret"
 	printf '{%s}' "$out"
 }
 
@@ -167,9 +172,9 @@ preflight() {
 }
 
 # check_secret appends to problems when the secret is missing, lacks the JSON key, or the
-# execution role may not read it. All four references name one secret, so each secret is
-# checked once and its value fetched once: into a variable, only to look for the keys, never
-# printed, and cleared when the preflight ends.
+# execution role may not read it. All the source's references name one secret, so each
+# secret is checked once and its value fetched once: into a variable, only to look for the
+# keys, never printed, and cleared when the preflight ends.
 CHECKED_SECRETS="" SECRET_JSON_ARN="" SECRET_JSON=""
 check_secret() {
 	local arn=$1 key=$2 ref=$3
@@ -195,7 +200,7 @@ check_secret() {
 		AWS_OUT=""
 	fi
 	if [[ ! $SECRET_JSON =~ \"$key\"[[:space:]]*: ]]; then
-		problems+=("secret $arn has no JSON key $key; ECS would stop the task with ResourceInitializationError. Fix: UPDATE_SECRETS=1 scripts/create-secrets.sh with all four keys")
+		problems+=("secret $arn has no JSON key $key; ECS would stop the task with ResourceInitializationError. Fix: UPDATE_SECRETS=1 scripts/create-secrets.sh with all the keys of SOURCE=$SOURCE (${SECRET_KEYS[*]})")
 	fi
 }
 
@@ -212,7 +217,7 @@ check_parameters() {
 	existing=$AWS_OUT
 	for arn in "$@"; do
 		if ! contains_word "/${arn#*:parameter/}" "$existing"; then
-			problems+=("SSM parameter /${arn#*:parameter/} does not exist. Fix: SECRET_STORE=ssm scripts/create-secrets.sh")
+			problems+=("SSM parameter /${arn#*:parameter/} does not exist. Fix: SECRET_STORE=ssm SOURCE=$SOURCE scripts/create-secrets.sh")
 		elif ! allowed ssm:GetParameters "$arn"; then
 			problems+=("execution role $EXECUTION_ROLE may not ssm:GetParameters on $arn. Fix: SECRET_STORE=ssm scripts/create-roles.sh")
 		fi
@@ -221,7 +226,8 @@ check_parameters() {
 
 main() {
 	lib_init
-	step "register-taskdef: render taskdef.json and register family $APP_NAME"
+	check_source_settings
+	step "register-taskdef: render $TASKDEF_FILE (SOURCE=$SOURCE) and register family $APP_NAME"
 	local file=$WORKDIR/taskdef.json hash
 	render "$file"
 	preflight "$file"

@@ -3,8 +3,9 @@
 # print the fingerprints the status page will show once the new task runs.
 #
 #   SECRETS_FILE=new-twitter.env scripts/rotate-secret.sh
+#   SOURCE=x SECRETS_FILE=new-x.env scripts/rotate-secret.sh
 #
-# 1. Write: the values in SECRETS_FILE (dotenv, all four keys) become the secret's new
+# 1. Write: the values in SECRETS_FILE (dotenv, all the keys of SOURCE) become the secret's new
 #    version (Secrets Manager put-secret-value: AWSCURRENT moves to it, AWSPREVIOUS to the old
 #    one) or the parameters' new versions (SSM put-parameter --overwrite), through
 #    create-secrets.sh with UPDATE_SECRETS=1: from a mode-600 file via file://, never argv.
@@ -35,7 +36,7 @@ stored_secret_exists() {
 		if ! aws_get ssm describe-parameters --parameter-filters "Key=Name,Option=Equals,Values=$SSM_PREFIX/$key" \
 			--query 'length(Parameters)' --output text || [[ $AWS_OUT != 1 ]]; then
 			is_dry_run && return 0
-			die "parameter $SSM_PREFIX/$key does not exist: deploy first (SECRET_STORE=ssm scripts/deploy.sh)"
+			die "parameter $SSM_PREFIX/$key does not exist: deploy first (SECRET_STORE=ssm SOURCE=$SOURCE scripts/deploy.sh)"
 		fi
 	done
 }
@@ -71,7 +72,7 @@ print_fingerprints() {
 
 main() {
 	lib_init
-	step "rotate-secret: new values from SECRETS_FILE into $SECRET_STORE, then replace the running task"
+	step "rotate-secret: new values of the $SECRET_LABEL (SOURCE=$SOURCE) from SECRETS_FILE into $SECRET_STORE, then replace the running task"
 	[[ -n ${SECRETS_FILE:-} ]] ||
 		die "SECRETS_FILE is not set: write the new values of ${SECRET_KEYS[*]} as KEY=value lines to a mode-600 file and set SECRETS_FILE to it"
 	read_secrets_file "$SECRETS_FILE"
@@ -91,7 +92,7 @@ main() {
 		roll=$MODE
 	fi
 
-	export AWS_ACCOUNT_ID AWS_REGION
+	export AWS_ACCOUNT_ID AWS_REGION SOURCE X_STREAM_URL MASTODON_URL
 	UPDATE_SECRETS=1 bash "$SCRIPTS_DIR/create-secrets.sh" || die "writing the new values failed; nothing was rolled"
 	case $roll in
 	service)

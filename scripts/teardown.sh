@@ -4,6 +4,11 @@
 # revisions (deregistered), cluster, the security group it created, ECR
 # repository (with its images), log group, roles, table, and the secrets.
 #
+# The secrets removed are those of SOURCE only ($APP_NAME/$SOURCE, /$APP_NAME/$SOURCE/*): each
+# source has its own, and tearing down SOURCE=x never deletes the Twitter credentials. The
+# other sources' Secrets Manager secrets that still exist are named at the end, with the
+# command that removes them.
+#
 # Secrets: a Secrets Manager secret is scheduled for deletion with a 7-day recovery window
 # (`aws secretsmanager restore-secret` brings it back, and create-secrets.sh does so itself);
 # FORCE_DELETE_SECRETS=1 deletes it at once, without recovery. SSM parameters have no recovery,
@@ -199,9 +204,22 @@ delete_secrets() {
 	fi
 }
 
+# note_other_sources names the Secrets Manager secrets of the other sources of this APP_NAME
+# that still exist: they are not this teardown's to delete. Metadata only (describe-secret).
+note_other_sources() {
+	local other
+	for other in twitter x mastodon; do
+		[[ $other != "$SOURCE" ]] || continue
+		if aws_get secretsmanager describe-secret --secret-id "$APP_NAME/$other" \
+			--query DeletedDate --output text && [[ -z $AWS_OUT ]]; then
+			log "kept secret $APP_NAME/$other of SOURCE=$other (each source has its own); SOURCE=$other scripts/teardown.sh removes it"
+		fi
+	done
+}
+
 main() {
 	lib_init
-	step "teardown: removing $APP_NAME from $AWS_REGION"
+	step "teardown: removing $APP_NAME (and the secrets of SOURCE=$SOURCE) from $AWS_REGION"
 	delete_service
 	stop_tasks
 	deregister_task_definitions
@@ -213,6 +231,7 @@ main() {
 	delete_role "$EXECUTION_ROLE"
 	delete_table
 	delete_secrets
+	note_other_sources
 	if ((${#REMOVED[@]})); then
 		log "removed ${#REMOVED[@]} resource group(s):"
 		printf '  - %s\n' "${REMOVED[@]}" >&2

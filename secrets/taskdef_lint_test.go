@@ -22,7 +22,13 @@ var twitterSecretNames = []string{"CONSUMERKEY", "CONSUMERSECRETKEY", "ACCESSTOK
 // deploy script fills them, and returns it as generic JSON for the cases to change.
 func repoTaskDefinition(t *testing.T) map[string]any {
 	t.Helper()
-	raw, err := os.ReadFile("../taskdef.json")
+	return loadTemplate(t, "../taskdef.json")
+}
+
+// loadTemplate is repoTaskDefinition for any of the repository's task definition templates.
+func loadTemplate(t *testing.T, path string) map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("the repository's task definition: %v", err)
 	}
@@ -40,14 +46,15 @@ func repoTaskDefinition(t *testing.T) map[string]any {
 		"SECRET_ARN":         "arn:aws:secretsmanager:us-east-1:123456789012:secret:streammatch/twitter-AbCdEf",
 		"IMAGE":              "123456789012.dkr.ecr.us-east-1.amazonaws.com/streammatch:abc",
 		"TABLE_NAME":         "twitterStream", "LOG_GROUP": "/ecs/streammatch", "FILTER": "golang", "SOURCE": "twitter",
+		"X_STREAM_URL": "https://api.x.com", "MASTODON_URL": "https://mastodon.social",
 	} {
 		if _, used := vars[k]; used {
 			vars[k] = v
 		}
 	}
-	td, err := secrets.LoadTaskDefinition("../taskdef.json", vars)
+	td, err := secrets.LoadTaskDefinition(path, vars)
 	if err != nil {
-		t.Fatalf("LoadTaskDefinition(taskdef.json): %v", err)
+		t.Fatalf("LoadTaskDefinition(%s): %v", path, err)
 	}
 	for _, e := range td.ContainerDefinitions[0].Environment {
 		if e.Name == secrets.SecretSourcesVar {
@@ -61,10 +68,10 @@ func repoTaskDefinition(t *testing.T) map[string]any {
 	}
 	var doc map[string]any
 	if err := json.Unmarshal([]byte(filled), &doc); err != nil {
-		t.Fatalf("taskdef.json: %v", err)
+		t.Fatalf("%s: %v", path, err)
 	}
 	if len(td.ContainerDefinitions) != 1 {
-		t.Fatalf("taskdef.json has %d containers; these cases change the first and expect one", len(td.ContainerDefinitions))
+		t.Fatalf("%s has %d containers; these cases change the first and expect one", path, len(td.ContainerDefinitions))
 	}
 	return doc
 }
@@ -230,5 +237,95 @@ func TestTaskDefinition_SecretSourcesNameEverySecret(t *testing.T) {
 		if _, ok := got[name]; !ok {
 			t.Errorf("%s lacks %s", secrets.SecretSourcesVar, name)
 		}
+	}
+}
+
+// sourceTemplates are the task definition templates of each SOURCE, as scripts/lib.sh picks
+// them, with the secret names config.go reads for the source and its plain settings.
+var sourceTemplates = []struct {
+	source, path string
+	secrets      []string
+	settings     []string // environment entries only this source's template has
+}{
+	{"twitter", "../taskdef.json", twitterSecretNames, nil},
+	{"x", "../deploy/taskdef.x.json", []string{"X_BEARER_TOKEN"}, []string{"X_STREAM_URL"}},
+	{"mastodon", "../deploy/taskdef.mastodon.json", []string{"MASTODON_ACCESS_TOKEN"}, []string{"MASTODON_URL"}},
+}
+
+// TestTaskDefinition_EverySourceTemplatePassesTheLint holds each source's template to the
+// lint and to its source: exactly the source's secrets (by valueFrom), its settings in
+// environment, SOURCE naming it, and SECRET_SOURCES matching the secrets.
+func TestTaskDefinition_EverySourceTemplatePassesTheLint(t *testing.T) {
+	for _, tt := range sourceTemplates {
+		t.Run(tt.source, func(t *testing.T) {
+			td, rules := lintJSON(t, loadTemplate(t, tt.path))
+			if len(rules) != 0 {
+				t.Errorf("Lint rules: got %q, want none", rules)
+			}
+			c := td.ContainerDefinitions[0]
+			var names []string
+			for _, s := range c.Secrets {
+				names = append(names, s.Name)
+				if _, err := valuefrom.Parse(s.ValueFrom); err != nil {
+					t.Errorf("secret %s: valueFrom does not parse: %v", s.Name, err)
+				}
+			}
+			if !slices.Equal(names, tt.secrets) {
+				t.Errorf("secrets %q, want the secret names of SOURCE=%s %q", names, tt.source, tt.secrets)
+			}
+			env := map[string]string{}
+			for _, e := range c.Environment {
+				env[e.Name] = e.Value
+			}
+			if tt.source != "twitter" && env["SOURCE"] != tt.source {
+				t.Errorf("SOURCE = %q, want %q: the template is this source's", env["SOURCE"], tt.source)
+			}
+			for _, name := range tt.settings {
+				if env[name] == "" {
+					t.Errorf("environment lacks the setting %s", name)
+				}
+			}
+		})
+	}
+}
+
+// TestTaskDefinition_SourceTemplatesDifferOnlyInSecretsAndSettings keeps the per-source copies
+// honest: apart from secrets, SOURCE and the source's settings, each is taskdef.json exactly,
+// so that a hardening change to taskdef.json that is not copied fails here.
+func TestTaskDefinition_SourceTemplatesDifferOnlyInSecretsAndSettings(t *testing.T) {
+	strip := func(t *testing.T, path string) string {
+		t.Helper()
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		c := container(doc)
+		delete(c, "secrets")
+		var kept []any
+		for _, e := range c["environment"].([]any) {
+			switch e.(map[string]any)["name"] {
+			case "SOURCE", "X_STREAM_URL", "MASTODON_URL":
+				continue
+			}
+			kept = append(kept, e)
+		}
+		c["environment"] = kept
+		b, err := json.Marshal(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	want := strip(t, "../taskdef.json")
+	for _, tt := range sourceTemplates[1:] {
+		t.Run(tt.source, func(t *testing.T) {
+			if got := strip(t, tt.path); got != want {
+				t.Errorf("%s differs from taskdef.json beyond secrets and settings:\n got %s\nwant %s", tt.path, got, want)
+			}
+		})
 	}
 }
