@@ -166,21 +166,7 @@ func (s *bearerSimulator) Run(ctx context.Context) error {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeControl(w, http.StatusNotFound, map[string]string{"error": "not found; this simulator serves " + s.describe()})
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(s.ln) }()
-	select {
-	case err := <-errc:
-		s.close()
-		return fmt.Errorf("stream simulator: %w", err)
-	case <-ctx.Done():
-	}
-	s.close() // ends the streams, so that Shutdown does not wait for them
-	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(shutdown)
-	<-errc
-	return nil
+	return serveSimulator(ctx, s.ln, mux, s.close)
 }
 
 func (s *bearerSimulator) close() { s.closeOnce.Do(func() { close(s.closed) }) }

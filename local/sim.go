@@ -182,16 +182,22 @@ func (s *simulator) Run(ctx context.Context) error {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeControl(w, http.StatusNotFound, map[string]string{"error": "not found; the stream is POST " + twittersim.FilterPath + ", the controls are under " + controlPrefix})
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return serveSimulator(ctx, s.ln, mux, s.closeAll)
+}
+
+// serveSimulator serves handler on ln until ctx ends. endStreams closes the open streams first,
+// so that Shutdown does not wait for them; it is also called when serving fails.
+func serveSimulator(ctx context.Context, ln net.Listener, handler http.Handler, endStreams func()) error {
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(s.ln) }()
+	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
-		s.closeAll()
+		endStreams()
 		return fmt.Errorf("stream simulator: %w", err)
 	case <-ctx.Done():
 	}
-	s.closeAll() // ends the streams, so that Shutdown does not wait for them
+	endStreams()
 	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutdown)
